@@ -1,0 +1,1 @@
+"""tinyjail.dashboard: the Dash web UI over traces and policies."""

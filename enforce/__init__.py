@@ -1,0 +1,1 @@
+"""tinyjail.enforce: apply an OCI seccomp policy to a command (libseccomp, Landlock, user notification)."""
