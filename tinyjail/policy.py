@@ -49,7 +49,7 @@ DENY_ACTIONS: frozenset[str] = frozenset(
 """Actions that refuse the call; complain mode turns each into SCMP_ACT_LOG."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class Arg:
     """One argument condition. ``symbolic`` keeps a value written as a name (``"AF_UNIX"``,
     ``"CLONE_NEWUSER|CLONE_NEWNS"``) so it saves back as written; ``value`` is always numeric."""
