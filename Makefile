@@ -16,7 +16,7 @@ test: setup
 
 lint: setup
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy
+	bash tools/typecheck.sh
 
 demo: setup
 	@bash tools/demo.sh

@@ -13,6 +13,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -95,9 +96,11 @@ def tinyjail_cmd() -> list[str]:
 def run_cli(tinyjail_cmd: list[str]) -> Callable[..., subprocess.CompletedProcess[str]]:
     """Run `tinyjail ARGS...` as a real subprocess; returns the CompletedProcess (text)."""
 
-    def _run(*args: str, input: str | None = None, timeout: float = 120, **kw: object) -> subprocess.CompletedProcess[str]:
+    def _run(
+        *args: str, input: str | None = None, timeout: float = 120, **kw: Any
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [*tinyjail_cmd, *args], input=input, capture_output=True, text=True, timeout=timeout, **kw  # type: ignore[call-overload]
+            [*tinyjail_cmd, *args], input=input, capture_output=True, text=True, timeout=timeout, **kw
         )
 
     return _run

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+
 import click
 
 from tinyjail import __version__
