@@ -90,7 +90,9 @@ TABLES: dict[str, dict[str, str]] = {
     "seccomp": SECCOMP_COLUMNS,
 }
 
-REQUIRED_META = ("command", "argv", "cwd", "start_time", "kernel", "tinyjail_version", "exit_status", "dropped")
+REQUIRED_META = (
+    "command", "argv", "cwd", "start_time", "kernel", "tinyjail_version", "exit_status", "dropped",
+)
 
 
 def empty_frame(columns: dict[str, str]) -> pd.DataFrame:
