@@ -1,0 +1,214 @@
+"""Export a trace as Chrome trace-event JSON, so the timeline opens in ui.perfetto.dev or chrome://tracing.
+
+Format: https://docs.google.com/document/d/1CvAClvFfyA5R-PhYUmn5OOQtYMH4h6I0nSsKchNAqU4 —
+one complete event (``ph: "X"``) per syscall on its thread's track, process/thread name metadata
+(``ph: "M"``), and process-scoped instant events (``ph: "i"``) for fork/clone/exec/exit and seccomp
+records. Timestamps are microseconds since the first event of the trace (``otherData.t0_ns`` keeps
+the CLOCK_MONOTONIC origin); the file is streamed so a million events do not build one huge list.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from tinyjail.errors import TraceError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from tinyjail.timeline import Trace
+
+
+def export(trace: Trace, path: str | os.PathLike[str] | IO[str], *, force: bool = True) -> int:
+    """Write ``trace`` as trace-event JSON to ``path`` (a file name or open text file).
+
+    Returns the number of trace events written. ``force=False`` refuses to replace an existing file.
+    """
+    if hasattr(path, "write"):
+        return _write(trace, path)
+    target = Path(path)
+    if target.exists() and not force:
+        raise TraceError(f"{target}: already exists; choose another file or pass --force")
+    try:
+        with target.open("w", encoding="utf-8") as out:
+            return _write(trace, out)
+    except OSError as err:
+        raise TraceError(f"{target}: cannot write ({err.strerror})") from None
+
+
+def events(trace: Trace) -> Iterator[dict[str, Any]]:
+    """The trace events, in file order: metadata first, then syscalls, process and seccomp instants."""
+    t0 = origin(trace)
+    yield from _metadata(trace)
+    yield from _syscalls(trace.events, t0)
+    yield from _process_instants(trace.processes, t0)
+    yield from _seccomp_instants(trace.seccomp, t0)
+
+
+def origin(trace: Trace) -> int:
+    """The earliest timestamp (ns) of any table: time zero of the exported timeline."""
+    starts = [int(df["ts"].min()) for df in (trace.events, trace.processes, trace.seccomp) if len(df)]
+    return min(starts) if starts else 0
+
+
+def _write(trace: Trace, out: IO[str]) -> int:
+    other = {
+        "command": trace.meta.get("command"),
+        "argv": trace.meta.get("argv"),
+        "dropped": trace.dropped,
+        "t0_ns": origin(trace),
+        "clock": "CLOCK_MONOTONIC",
+        "exported_by": "tinyjail",
+    }
+    out.write('{"displayTimeUnit": "ns", "otherData": ')
+    out.write(json.dumps(other, default=str))
+    out.write(', "traceEvents": [\n')
+    n = 0
+    for event in events(trace):
+        if n:
+            out.write(",\n")
+        out.write(json.dumps(event, separators=(",", ":"), default=str))
+        n += 1
+    out.write("\n]}\n")
+    return n
+
+
+def _us(ns: int, t0: int) -> float:
+    return (ns - t0) / 1000.0
+
+
+def _metadata(trace: Trace) -> Iterator[dict[str, Any]]:
+    """process_name / thread_name records: the last comm seen for each pid and tid."""
+    procs: dict[int, str] = {}
+    threads: dict[tuple[int, int], str] = {}
+    for df in (trace.processes, trace.events):
+        if not len(df):
+            continue
+        ordered = df.sort_values("ts")[["pid", "tid", "comm"]].astype({"comm": "string"})
+        for pid, tid, comm in ordered.itertuples(index=False, name=None):
+            if comm is None or comm != comm:  # missing comm (NA)
+                continue
+            threads[(int(pid), int(tid))] = str(comm)
+            if int(pid) == int(tid):
+                procs[int(pid)] = str(comm)
+            else:
+                procs.setdefault(int(pid), str(comm))
+    for pid, comm in sorted(procs.items()):
+        yield {"name": "process_name", "ph": "M", "pid": pid, "tid": pid, "args": {"name": f"{comm} ({pid})"}}
+    for (pid, tid), comm in sorted(threads.items()):
+        yield {"name": "thread_name", "ph": "M", "pid": pid, "tid": tid, "args": {"name": f"{comm} ({tid})"}}
+
+
+def _syscalls(ev: pd.DataFrame, t0: int) -> Iterator[dict[str, Any]]:
+    if not len(ev):
+        return
+    cols = [
+        "ts",
+        "pid",
+        "tid",
+        "name",
+        "nr",
+        "ret",
+        "errno",
+        "duration_ns",
+        "path",
+        *(f"arg{i}" for i in range(6)),
+    ]
+    frame = ev[cols].astype({"name": "string", "errno": "string", "path": "string"})
+    for row in frame.itertuples(index=False):
+        dur = int(row.duration_ns)
+        args: dict[str, Any] = {
+            "nr": int(row.nr),
+            "args": [hex(int(getattr(row, f"arg{i}"))) for i in range(6)],
+            "ret": int(row.ret),
+        }
+        if _present(row.errno):
+            args["errno"] = str(row.errno)
+        if _present(row.path):
+            args["path"] = str(row.path)
+        if dur < 0:
+            args["duration"] = "unknown (entry or exit not seen)"
+        name = str(row.name) if _present(row.name) else f"syscall_{int(row.nr)}"
+        yield {
+            "name": name,
+            "cat": "syscall" if not _present(row.errno) else "syscall,error",
+            "ph": "X",
+            "ts": _us(int(row.ts), t0),
+            "dur": max(dur, 0) / 1000.0,
+            "pid": int(row.pid),
+            "tid": int(row.tid),
+            "args": args,
+        }
+
+
+def _process_instants(pr: pd.DataFrame, t0: int) -> Iterator[dict[str, Any]]:
+    if not len(pr):
+        return
+    frame = pr.astype({"kind": "string", "comm": "string", "filename": "string"})
+    for row in frame.itertuples(index=False):
+        kind = str(row.kind)
+        args: dict[str, Any] = {"comm": str(row.comm) if _present(row.comm) else None}
+        if kind in ("fork", "clone"):
+            args["parent"] = int(row.ppid)
+        if kind == "exec" and _present(row.filename):
+            args["filename"] = str(row.filename)
+        if kind == "exit":
+            args["exit_code"] = int(row.exit_code)
+        label = f"exec {row.filename}" if kind == "exec" and _present(row.filename) else kind
+        yield {
+            "name": label,
+            "cat": "process",
+            "ph": "i",
+            "s": "p" if kind != "clone" else "t",
+            "ts": _us(int(row.ts), t0),
+            "pid": int(row.pid),
+            "tid": int(row.tid),
+            "args": args,
+        }
+
+
+def _seccomp_instants(sc: pd.DataFrame, t0: int) -> Iterator[dict[str, Any]]:
+    if not len(sc):
+        return
+    frame = sc.astype(
+        {"name": "string", "action": "string", "comm": "string", "arch": "string", "exe": "string"}
+    )
+    for row in frame.itertuples(index=False):
+        yield {
+            "name": f"seccomp {row.action} {row.name}",
+            "cat": "seccomp",
+            "ph": "i",
+            "s": "p",
+            "ts": _us(int(row.ts), t0),
+            "pid": int(row.pid),
+            "tid": int(row.pid),
+            "args": {
+                "syscall": str(row.name),
+                "nr": int(row.nr),
+                "action": str(row.action),
+                "arch": str(row.arch),
+                "exe": str(row.exe) if _present(row.exe) else None,
+                "serial": int(row.serial),
+                "ip": hex(int(row.ip)),
+                "sig": int(row.sig),
+            },
+        }
+
+
+def _present(value: object) -> bool:
+    """False for None and pandas' missing markers (NA/NaN)."""
+    if value is None:
+        return False
+    try:
+        import pandas as pd
+
+        return not bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return True
+
+
+__all__ = ["events", "export", "origin"]
