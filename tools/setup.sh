@@ -15,6 +15,7 @@ APT_PACKAGES=(
   strace bubblewrap                             # benchmark baselines
   sqlite3 curl xz-utils                         # sample workloads
   auditd                                        # ausearch/auditctl for debugging (daemon not started)
+  manpages-dev                                  # man2 NAME lines for tools/gen_descriptions.py
 )
 
 log() { printf 'setup: %s\n' "$*" >&2; }
