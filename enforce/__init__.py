@@ -1,1 +1,49 @@
-"""tinyjail.enforce: apply an OCI seccomp policy to a command (libseccomp, Landlock, user notification)."""
+"""tinyjail.enforce: apply an OCI seccomp policy to a command (libseccomp via pyseccomp).
+
+Light on purpose: `tinyjail run` imports this, so nothing here pulls in pandas, bcc or dash.
+
+- `build_filter(policy, mode)`: the hardened libseccomp filter (`plan` shows what goes in it).
+- `export_bpf` / `export_pfc`: what `tinyjail compile` writes.
+- `run(policy, argv, mode)`: fork, load the filter, exec CMD, wait; returns a `RunResult`.
+"""
+
+from __future__ import annotations
+
+from ._libseccomp import (
+    BPF_MAXINSNS,
+    MODES,
+    FilterPlan,
+    PlannedRule,
+    action_value,
+    bpf_bytes,
+    build_filter,
+    export_bpf,
+    export_pfc,
+    pfc_text,
+    plan,
+)
+from .complain import ComplainReport, Violation, write_report
+from .runner import CommandNotFound, Denial, RunResult, apply_in_child, preexec_fn, run
+
+__all__ = [
+    "BPF_MAXINSNS",
+    "MODES",
+    "CommandNotFound",
+    "ComplainReport",
+    "Denial",
+    "FilterPlan",
+    "PlannedRule",
+    "RunResult",
+    "Violation",
+    "action_value",
+    "apply_in_child",
+    "bpf_bytes",
+    "build_filter",
+    "export_bpf",
+    "export_pfc",
+    "pfc_text",
+    "plan",
+    "preexec_fn",
+    "run",
+    "write_report",
+]

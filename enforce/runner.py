@@ -1,0 +1,346 @@
+"""Run a command under a seccomp filter: fork, load the filter in the child, exec, wait.
+
+Everything that can fail is done in the parent before fork (building and generating the
+filter, resolving CMD, preparing execve's arrays), so a broken policy never runs anything
+and the child only calls ``seccomp_load`` and ``execve``. libseccomp's load sets
+no_new_privs first (SCMP_FLTATR_CTL_NNP, on by default and set explicitly), which the kernel
+requires of an unprivileged filter and which stops a setuid CMD from gaining privileges.
+
+The filter covers ``execve`` itself and everything CMD does after it (the dynamic loader's
+brk/mmap/openat... included), so a policy must allow CMD's start-up too.
+
+Signals: SIGINT, SIGTERM, SIGHUP and SIGQUIT sent to tinyjail are forwarded to CMD. The ones
+a terminal sends to the whole foreground group (Ctrl-C, si_code SI_KERNEL) already reached
+CMD and are not sent twice. tinyjail exits with CMD's status, 128+N when a signal N killed it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import errno
+import json
+import os
+import shutil
+import signal
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from tinyjail.errors import BackendUnavailable, EnforceError, TinyjailError, UsageError
+from tinyjail.policy import Policy
+
+from . import _libseccomp
+from .complain import ComplainReport, build_report, policy_logged_names
+from .family import ProcessFamily
+
+FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
+SI_KERNEL = 0x80
+EXIT_SIGSYS = 128 + signal.SIGSYS
+
+STARTUP_SYSCALLS = frozenset({
+    "execve", "execveat", "brk", "arch_prctl", "mmap", "mprotect", "munmap", "openat", "open", "read",
+    "pread64", "close", "fstat", "newfstatat", "stat", "access", "faccessat", "faccessat2", "set_tid_address",
+    "set_robust_list", "rseq", "prlimit64", "getrandom", "readlink", "uname",
+})
+"""What a dynamically linked program calls before main (ld.so and libc start-up)."""
+
+
+class CommandNotFound(TinyjailError):
+    """CMD does not exist or is not executable (exit status as a shell gives)."""
+
+    exit_code = 127
+
+
+@dataclass
+class Denial:
+    """A call the filter refused with a kill or trap, from the kernel's audit record."""
+
+    name: str
+    nr: int
+    arch: str
+    pid: int
+    ip: int
+    action: str
+    before_exec: bool
+    comm: str = ""
+
+    def json_rule(self) -> str:
+        """The line to add to ``syscalls`` (or the architecture to list) so the policy allows it."""
+        if self.arch != "x86_64":
+            from tinyjail.syscalls import ARCHES
+
+            oci = ARCHES[self.arch].oci if self.arch in ARCHES else self.arch
+            return f'"architectures": ["SCMP_ARCH_X86_64", "{oci}"]'
+        return json.dumps({"names": [self.name], "action": "SCMP_ACT_ALLOW"})
+
+
+@dataclass
+class RunResult:
+    """What happened to CMD. ``exit_status`` is what `tinyjail run` exits with."""
+
+    exit_status: int
+    wait_status: int
+    signal: int | None
+    execed: bool
+    denials: list[Denial] = field(default_factory=list)
+    report: ComplainReport | None = None
+    messages: list[str] = field(default_factory=list)   # lines for stderr, already worded
+    seconds: float = 0.0
+
+
+def _resolve_command(argv: Sequence[str]) -> str:
+    if not argv:
+        raise UsageError("no command given (tinyjail run --policy P.json -- CMD [ARGS])")
+    cmd = argv[0]
+    path = cmd if "/" in cmd else shutil.which(cmd)
+    if path is None or not os.path.exists(path):
+        raise CommandNotFound(f"{cmd}: command not found")
+    if not os.access(path, os.X_OK) or os.path.isdir(path):
+        err = CommandNotFound(f"{cmd}: permission denied (not an executable file)")
+        err.exit_code = 126
+        raise err
+    return path
+
+
+class _Execve:
+    """execve with its argument arrays built before fork, so the child allocates nothing."""
+
+    def __init__(self, path: str, argv: Sequence[str], env: dict[str, str] | None) -> None:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        self._fn = libc.execve
+        strings = ctypes.POINTER(ctypes.c_char_p)
+        self._fn.argtypes = (ctypes.c_char_p, strings, strings)
+        self._fn.restype = ctypes.c_int
+        environ = os.environ if env is None else env
+        self._path = os.fsencode(path)
+        self._argv = (ctypes.c_char_p * (len(argv) + 1))(*[os.fsencode(a) for a in argv], None)
+        pairs = [os.fsencode(k) + b"=" + os.fsencode(v) for k, v in environ.items()]
+        self._envp = (ctypes.c_char_p * (len(pairs) + 1))(*pairs, None)
+
+    def __call__(self) -> int:
+        self._fn(self._path, self._argv, self._envp)
+        return ctypes.get_errno()
+
+
+def _open_audit() -> Any:
+    """The kernel audit reader (tinyjail.audit), or a BackendUnavailable explaining why not."""
+    try:
+        from tinyjail.audit import SeccompAuditReader
+    except ImportError as err:  # the module is part of tinyjail; a broken install
+        raise BackendUnavailable(f"tinyjail.audit cannot be imported: {err}") from err
+    reader = SeccompAuditReader()
+    reader.__enter__()
+    return reader
+
+
+def apply_in_child(filt: Any) -> None:
+    """Load a filter built by `build_filter` in the current (forked, about to exec) process.
+
+    For other launchers (the tracer's recording under a policy). no_new_privs is set by
+    libseccomp first. Raises EnforceError; the caller must then not exec.
+    """
+    try:
+        filt.load()
+    except OSError as err:
+        raise EnforceError(f"the kernel refused to load the filter ({err.strerror or err})") from err
+
+
+def preexec_fn(policy: Policy, mode: str = "enforce") -> Callable[[], None]:
+    """A ``subprocess.Popen(preexec_fn=...)`` that loads ``policy``'s filter; built now, in the parent,
+    so a bad policy fails before anything is started."""
+    filt = _libseccomp.build_filter(policy, mode)
+    return lambda: apply_in_child(filt)
+
+
+def _child(filt: Any, execve: _Execve, status_w: int, old_mask: Iterable[int]) -> None:
+    """Runs in the forked child: load the filter, exec. Never returns."""
+    code = 125
+    try:
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)   # Python ignores these; CMD must not inherit that
+        signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+        try:
+            filt.load()
+        except OSError as err:
+            os.write(status_w, b"L%d" % (err.errno or 0))
+            os._exit(125)
+        eno = execve()
+        code = 127 if eno == errno.ENOENT else 126
+        os.write(status_w, b"E%d" % eno)
+    except BaseException:
+        with contextlib.suppress(BaseException):
+            os.write(status_w, b"L0")
+    finally:
+        os._exit(code)
+
+
+def run(
+    policy: Policy,
+    argv: Sequence[str],
+    mode: str = "enforce",
+    *,
+    env: dict[str, str] | None = None,
+    need_audit: bool | None = None,
+) -> RunResult:
+    """Run ``argv`` under ``policy`` and wait for it; see the module docstring.
+
+    Raises EnforceError (exit 125, CMD never ran) when the filter cannot be built or loaded,
+    CommandNotFound when CMD is missing, BackendUnavailable when complain mode cannot read
+    audit records.
+    """
+    filt = _libseccomp.build_filter(policy, mode)           # fail closed before anything runs
+    path = _resolve_command(argv)
+    execve = _Execve(path, argv, env)
+    if need_audit is None:
+        need_audit = mode == "complain"
+
+    status_r, status_w = os.pipe2(os.O_CLOEXEC)
+    watched = {*FORWARDED, signal.SIGCHLD}
+    old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, watched)   # helper threads inherit it
+    family = ProcessFamily()
+    reader: Any = None
+    messages: list[str] = []
+    try:
+        family.start()
+        try:
+            reader = _open_audit()
+        except BackendUnavailable as err:
+            if need_audit:
+                raise
+            messages.append(f"note: {err} (a denied syscall cannot be named)")
+        started = time.monotonic()
+        pid = os.fork()
+        if pid == 0:
+            _child(filt, execve, status_w, old_mask)
+        family.set_root(pid)
+        os.close(status_w)
+        status_w = -1
+        wait_status = _wait(pid)
+        seconds = time.monotonic() - started
+        failure = _read_all(status_r)
+    finally:
+        if status_w >= 0:
+            os.close(status_w)
+        os.close(status_r)
+        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+
+    records: list[Any] = []
+    try:
+        if failure.startswith(b"L"):
+            eno = int(failure[1:] or 0)
+            why = os.strerror(eno) if eno else "internal error in the child"
+            raise EnforceError(f"the kernel refused to load the filter ({why}); {argv[0]} was not run")
+        if reader is not None:
+            if os.WIFSIGNALED(wait_status) and os.WTERMSIG(wait_status) == signal.SIGSYS:
+                _await_kill_record(reader, family)
+            reader.close()
+            records = list(reader.records())
+    finally:
+        family.close()
+
+    members = family.members()
+    mine = [r for r in records if r.pid in members]
+    execed = family.execed(pid) if family.complete else not failure
+    if not family.complete and family.error and mode == "complain":
+        messages.append(f"note: {family.error}")
+    result = RunResult(_exit_status(wait_status), wait_status,
+                       os.WTERMSIG(wait_status) if os.WIFSIGNALED(wait_status) else None, execed,
+                       messages=messages, seconds=seconds)
+    if failure.startswith(b"E"):
+        eno = int(failure[1:] or 0)
+        result.exit_status = 127 if eno == errno.ENOENT else 126
+        result.messages.append(
+            f"cannot execute {path}: {os.strerror(eno)}"
+            + (" (the filter refused execve: the policy must allow execve, tinyjail execs CMD under it)"
+               if eno in (errno.EPERM, errno.EACCES, errno.ENOSYS) else "")
+        )
+    result.denials = _denials(mine, pid, family, execed)
+    if result.signal == signal.SIGSYS:
+        result.messages.extend(_sigsys_messages(result, argv[0]))
+    else:
+        for d in result.denials:
+            result.messages.append(
+                f"note: process {d.pid} ({d.comm}) was stopped by seccomp ({d.action}) at {d.name} "
+                f"({d.arch} syscall {d.nr}); to allow it: {d.json_rule()}"
+            )
+    if mode == "complain":
+        result.report = build_report(mine, argv, policy, policy_logged_names(policy), result.exit_status,
+                                     family_complete=family.complete)
+    return result
+
+
+def _wait(pid: int) -> int:
+    """Wait for ``pid`` while forwarding signals (all watched signals are blocked here)."""
+    watched = {*FORWARDED, signal.SIGCHLD}
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done == pid:
+            return status
+        info = signal.sigwaitinfo(watched)
+        if info.si_signo == signal.SIGCHLD:
+            continue
+        if info.si_code == SI_KERNEL:   # from the terminal to the whole group: CMD has it already
+            continue
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, info.si_signo)
+
+
+def _read_all(fd: int) -> bytes:
+    chunks: list[bytes] = []
+    while True:
+        data = os.read(fd, 64)
+        if not data:
+            return b"".join(chunks)
+        chunks.append(data)
+
+
+def _exit_status(wait_status: int) -> int:
+    if os.WIFSIGNALED(wait_status):
+        return 128 + os.WTERMSIG(wait_status)
+    return os.WEXITSTATUS(wait_status)
+
+
+_KILL_ACTIONS = ("kill_process", "kill_thread", "trap")
+
+
+def _await_kill_record(reader: Any, family: ProcessFamily, timeout: float = 2.0) -> None:
+    """The audit record of a kill can trail the child's death by a few ms; wait for it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        members = family.members()
+        if any(r.action in _KILL_ACTIONS and r.pid in members for r in reader.records()):
+            return
+        time.sleep(0.01)
+
+
+def _denials(records: list[Any], root: int, family: ProcessFamily, execed: bool) -> list[Denial]:
+    out = []
+    for r in records:
+        if r.action in _KILL_ACTIONS:
+            before = r.pid == root and (not execed or r.name in ("execve", "execveat"))
+            out.append(Denial(r.name, r.nr, r.arch, r.pid, r.ip, r.action, before, r.comm))
+    return out
+
+
+def _sigsys_messages(result: RunResult, cmd: str) -> list[str]:
+    if not result.denials:
+        return [f"{cmd} was killed by SIGSYS (a seccomp kill or trap), but no audit record names the syscall"]
+    d = result.denials[-1]
+    nr = d.nr & ~0x40000000 if d.arch == "x32" else d.nr
+    lines = [f"{cmd} was killed by seccomp: {d.name} (syscall {nr} on {d.arch}, pid {d.pid}, "
+             f"ip {d.ip:#x}) is not allowed by the policy ({d.action})"]
+    if d.arch != "x86_64":
+        lines.append(f"the call used the {d.arch} ABI, which the policy does not list; "
+                     f"to allow it add: {d.json_rule()}")
+    else:
+        lines.append(f"to allow it, add to \"syscalls\": {d.json_rule()}")
+    if d.before_exec:
+        lines.append(f"{cmd} never started: the filter is loaded before execve, so the policy must allow "
+                     "execve and the program's start-up syscalls")
+    elif d.name in STARTUP_SYSCALLS and d.pid == result.denials[0].pid:
+        lines.append("note: the filter also covers the program's start-up (ld.so and libc: execve, brk, "
+                     "mmap, openat, ...), so a policy must allow those too")
+    return lines
