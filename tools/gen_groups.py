@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import re
 import sys
+from pathlib import Path
 
 
 def parse(seccomp_util_c: str, syscall_list: str) -> list[tuple[str, str, list[str]]]:
     """[(group, help, members)] in systemd's order."""
-    text = open(seccomp_util_c).read()
+    text = Path(seccomp_util_c).read_text()
     body = text[text.index("syscall_filter_sets[_SYSCALL_FILTER_SET_MAX]"):]
     body = body[: body.index("\n};")]
     out: list[tuple[str, str, list[str]]] = []
@@ -31,7 +32,7 @@ def parse(seccomp_util_c: str, syscall_list: str) -> list[tuple[str, str, list[s
         value = re.sub(r"/\*.*?\*/", "", value, flags=re.S)
         members = re.findall(r'"([^"\\]+)\\0"', value)
         if '#include "syscall-list.h"' in value:
-            for line in open(syscall_list):
+            for line in Path(syscall_list).read_text().splitlines():
                 nm = line.strip()
                 if nm and not nm.startswith(("s390_", "arm_")):
                     members.append(nm)
