@@ -28,7 +28,7 @@ def export(trace: Trace, path: str | os.PathLike[str] | IO[str], *, force: bool 
 
     Returns the number of trace events written. ``force=False`` refuses to replace an existing file.
     """
-    if hasattr(path, "write"):
+    if not isinstance(path, (str, os.PathLike)):
         return _write(trace, path)
     target = Path(path)
     if target.exists() and not force:

@@ -1,0 +1,112 @@
+"""`explain`: description, groups, risk, and what the traces and a policy say about one syscall."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+from synthtrace import OPEN_STACK, Call, build, ls_like
+from tinyjail.tracer.explain import Explanation, explain, renderable
+from tinyjail.tracer.profile import generate
+
+from tinyjail import policy as P
+from tinyjail.errors import UsageError
+from tinyjail.groups import groups_of
+from tinyjail.symbols import render
+from tinyjail.timeline import save
+
+
+def _text(expl: Explanation) -> str:
+    console = Console(record=True, width=220, color_system=None)
+    console.print(renderable(expl))
+    return console.export_text()
+
+
+@pytest.mark.parametrize("alias", ["openat", "SYS_openat", "__NR_openat", "257", 257])
+def test_aliases(alias: str | int) -> None:
+    assert explain(alias).name == "openat"
+
+
+def test_unknown_syscall_suggests() -> None:
+    with pytest.raises(UsageError, match='did you mean "openat"'):
+        explain("opneat")
+
+
+def test_without_trace_still_describes() -> None:
+    expl = explain("ptrace")
+    assert expl.description and "trace" in expl.description.lower()
+    assert expl.groups == groups_of("ptrace") and "@debug" in expl.groups
+    assert expl.dangerous and expl.risk
+    text = _text(expl)
+    assert expl.description in text and "@debug" in text and "risk:" in text
+    assert "calls in" not in text  # no trace given: nothing claimed about one
+
+
+def test_counts_processes_sites_paths_and_flags() -> None:
+    trace = ls_like()
+    expl = explain("openat", [trace])
+    mine = trace.events[trace.events["name"].astype(str) == "openat"]
+    assert expl.count == len(mine)
+    assert {(p.pid, p.comm, p.count) for p in expl.processes} == {
+        (int(pid), str(comm), int(n))
+        for (pid, comm), n in mine.astype({"comm": str}).groupby(["pid", "comm"]).size().items()
+    }
+    assert dict(expl.failed) == {"ENOENT": 1}
+    assert {p for p, _ in expl.paths} == set(mine["path"].dropna())
+    top = expl.call_sites[0]
+    assert top.count == 2 and top.frames[0] == f"libc.so.6!{OPEN_STACK[0][1]}+{OPEN_STACK[0][2]:#x}"
+    assert top.first_ts == int(mine[mine["stack_id"] >= 0]["ts"].min())
+    assert top.first_offset_ns == top.first_ts - int(trace.processes["ts"].min())
+    assert any("no stack taken" in f for s in expl.call_sites for f in s.frames)
+    flags = next(a for a in expl.args if a.index == 2)
+    expected = {render("openat", 2, int(v), "SCMP_CMP_EQ") for v in mine["arg2"]}
+    assert {t for t, _ in flags.values} == expected
+    text = _text(expl)
+    assert f"{expl.count} calls in" in text and "ENOENT 1" in text and "/etc/nonexistent" in text
+    assert "__open64_nocancel" in text and "O_DIRECTORY" in text
+
+
+def test_not_called_names_relatives() -> None:
+    expl = explain("SYS_open", [ls_like()])
+    assert not expl.seen and expl.count == 0
+    assert expl.relatives[0].name == "openat" and expl.relatives[0].why == "same job"
+    text = _text(expl)
+    assert "not called in" in text and "openat (3x, same job)" in text
+    # relatives through a shared group when no family member was called
+    stat = explain("statfs", [ls_like()])
+    assert any(r.why.startswith("also in @") for r in stat.relatives)
+
+
+def test_policy_verdicts() -> None:
+    trace = ls_like()
+    pol = generate([trace])
+    pol.source = "ls.json"
+    ok = explain("socket", [trace], pol)
+    assert ok.verdict is not None and ok.verdict.conditional
+    assert ok.verdict.recorded_allowed == ok.count and ok.verdict.recorded_denied == 0
+    assert "allows all 2 recorded calls" in _text(ok)
+    # a policy made from another program's trace denies this one's sockets
+    other = generate([build([Call("socket", ["AF_INET6", "SOCK_STREAM", 0], ret=3)])])
+    bad = explain("socket", [trace], other)
+    assert bad.verdict is not None and bad.verdict.recorded_denied == 2
+    assert "denies 2 of 2 recorded calls" in _text(bad)
+    never = explain("ptrace", [trace], pol)
+    assert never.verdict is not None and never.verdict.action == "SCMP_ACT_ERRNO" and never.verdict.errno == 1
+    assert "denies it: SCMP_ACT_ERRNO (errno 1)" in _text(never)
+
+
+def test_cli(tmp_path: Path, run_cli: Callable) -> None:
+    tdir = save(ls_like(), tmp_path / "ls.trace")
+    pol = generate([ls_like()])
+    P.save(pol, tmp_path / "p.json")
+    done = run_cli("explain", "__NR_open", "--trace", str(tdir), "--policy", str(tmp_path / "p.json"))
+    assert done.returncode == 0, done.stderr
+    assert "not called in ls.trace" in done.stdout and "openat" in done.stdout and "denies it" in done.stdout
+    seen = run_cli("explain", "257", "-t", str(tdir))
+    assert seen.returncode == 0 and "3 calls in ls.trace" in seen.stdout and "/etc/ld.so.cache" in seen.stdout
+    bad = run_cli("explain", "opneat")
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and 'did you mean "openat"' in bad.stderr
+    plain = run_cli("explain", "mount")
+    assert plain.returncode == 0 and "@mount" in plain.stdout
