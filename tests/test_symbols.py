@@ -141,7 +141,8 @@ def test_render(syscall: str, index: int, value: int, op: str, expected: str | N
 
 def test_render_clone_puts_exit_signal_last() -> None:
     value = symbols.parse("clone", 0, "CLONE_CHILD_SETTID|CLONE_CHILD_CLEARTID|SIGCHLD")
-    assert symbols.render("clone", 0, value, "SCMP_CMP_EQ") == "CLONE_CHILD_CLEARTID|CLONE_CHILD_SETTID|SIGCHLD"
+    expected = "CLONE_CHILD_CLEARTID|CLONE_CHILD_SETTID|SIGCHLD"
+    assert symbols.render("clone", 0, value, "SCMP_CMP_EQ") == expected
 
 
 @pytest.mark.parametrize(
