@@ -92,6 +92,10 @@ RELATIVES: tuple[frozenset[str], ...] = tuple(
 """Families of syscalls that do the same job (an old call and its newer *at/64/2 variants, ...)."""
 
 
+_UMBRELLA_GROUPS = frozenset({"@known", "@system-service", "@default"})
+"""Groups too broad to make two syscalls relatives (@known is every syscall)."""
+
+
 @dataclass
 class CallSite:
     """One distinct user stack (or, past the stack sampling limit, one instruction pointer)."""
@@ -215,7 +219,8 @@ def relatives_seen(name: str, traces: Sequence[Trace]) -> list[Relative]:
         out.append(Relative(nm, counts[nm], "same job"))
     taken = {r.name for r in out} | {name}
     budget = 5  # group mates shown at most, from the smallest (most specific) group on
-    for group in sorted(groups_of(name), key=lambda g: len(expand(g))):
+    specific = [g for g in groups_of(name) if g not in _UMBRELLA_GROUPS]
+    for group in sorted(specific, key=lambda g: len(expand(g))):
         mates = sorted((expand(group) & counts.keys()) - taken, key=lambda n: -counts[n])
         for nm in mates[:budget]:
             out.append(Relative(nm, counts[nm], f"also in {group}"))
