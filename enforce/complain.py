@@ -44,6 +44,7 @@ class ComplainReport:
     violations: list[Violation] = field(default_factory=list)
     logged_by_policy: int = 0          # records of rules whose own action is SCMP_ACT_LOG
     family_complete: bool = True
+    lost: int = 0                      # audit records that never reached us (counts are then too low)
 
     @property
     def total(self) -> int:
@@ -70,6 +71,7 @@ class ComplainReport:
             "total": self.total,
             "logged_by_policy": self.logged_by_policy,
             "family_complete": self.family_complete,
+            "lost_records": self.lost,
             "violations": [asdict(v) for v in self.violations],
             "suggestion": self.suggestion(),
             "foreign_arches": self.foreign_arches(),
@@ -159,5 +161,8 @@ def render(report: ComplainReport, console: Any) -> None:
             console.print(f"calls of the {arch} ABI were seen: list it in \"architectures\" to allow them")
     if report.logged_by_policy:
         console.print(f"({report.logged_by_policy} calls were logged by the policy's own SCMP_ACT_LOG rules)")
+    if report.lost:
+        console.print(f"warning: {report.lost} audit records were lost; the counts above are too low",
+                      style="bold red")
     if not report.family_complete:
         console.print("note: child processes could not be followed; only CMD's own pid was counted")

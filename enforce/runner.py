@@ -228,6 +228,7 @@ def run(
         signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
 
     records: list[Any] = []
+    lost = 0
     try:
         if failure.startswith(b"L"):
             eno = int(failure[1:] or 0)
@@ -238,6 +239,8 @@ def run(
                 _await_kill_record(reader, family)
             reader.close()
             records = list(reader.records())
+            lost = int(getattr(reader, "lost", 0))
+            messages.extend(f"note: {w}" for w in getattr(reader, "warnings", []))
     finally:
         family.close()
 
@@ -269,6 +272,7 @@ def run(
     if mode == "complain":
         result.report = build_report(mine, argv, policy, policy_logged_names(policy), result.exit_status,
                                      family_complete=family.complete)
+        result.report.lost = lost
     return result
 
 
