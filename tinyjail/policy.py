@@ -799,10 +799,11 @@ def notes(policy: Policy) -> list[str]:
     for i, rule in enumerate(policy.syscalls):
         for key in rule.extra:
             out.append(f"{src}: $.syscalls[{i}].{key}: unknown key kept as written (ignored)")
-        for j, name in enumerate(rule.names):
-            if not name.startswith("@") and not syscalls.is_known(name):
-                out.append(f'{src}: $.syscalls[{i}].names[{j}]: "{name}" is newer than the installed '
-                           "libseccomp; it is skipped when compiling")
+    newer = sorted({n for rule in policy.syscalls for n in rule.names
+                    if not n.startswith("@") and not syscalls.is_known(n)})
+    if newer:
+        out.append(f"{src}: {len(newer)} syscalls are newer than the installed libseccomp and are skipped "
+                   f"when compiling: {', '.join(newer)}")
     return out
 
 

@@ -86,7 +86,6 @@ RISK: dict[str, str] = {
     "migrate_pages": "moves another process's pages between NUMA nodes",
     "move_pages": "moves another process's pages between NUMA nodes",
     "fanotify_init": "watches file access on whole mounts; needs CAP_SYS_ADMIN",
-    "seccomp": "installs further filters (harmless when stacked) or reads filter state",
     "memfd_secret": "memory hidden from the kernel: hides code from inspection",
     "setuid": _CREDS,
     "setgid": _CREDS,

@@ -1,0 +1,233 @@
+"""`tinyjail policy check|show|merge|diff`: thin commands over `tinyjail.policy`."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import click
+
+if TYPE_CHECKING:
+    from rich.text import Text
+
+    from tinyjail.policy import Arg, Policy, SyscallRule
+
+_ACTION_STYLE = {
+    "SCMP_ACT_ALLOW": "green",
+    "SCMP_ACT_LOG": "cyan",
+    "SCMP_ACT_NOTIFY": "magenta",
+    "SCMP_ACT_TRACE": "magenta",
+    "SCMP_ACT_ERRNO": "yellow",
+    "SCMP_ACT_TRAP": "red",
+    "SCMP_ACT_KILL": "bold red",
+    "SCMP_ACT_KILL_THREAD": "bold red",
+    "SCMP_ACT_KILL_PROCESS": "bold red",
+}
+
+
+@click.group("policy")
+def policy() -> None:
+    """Check, show, merge and diff OCI seccomp policies (runtime-spec linux.seccomp, runc
+    config.json or Docker/moby profiles)."""
+
+
+@policy.command("check")
+@click.argument("files", nargs=-1, required=True)
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing for valid files.")
+def check(files: tuple[str, ...], quiet: bool) -> None:
+    """Validate policy FILES and report every problem (exit 2 if any file is invalid)."""
+    from tinyjail import policy as pol
+    from tinyjail.errors import PolicyError
+
+    problems: list[str] = []
+    for path in files:
+        try:
+            loaded = pol.load(path)
+        except PolicyError as err:
+            problems.extend(err.problems)
+            continue
+        if quiet:
+            continue
+        for note in pol.notes(loaded):
+            click.echo(f"note: {note}")
+        rules = pol.effective_rules(loaded)
+        allowed = {r.name for r in rules if r.action in pol.PERMIT_ACTIONS}
+        default = pol.show_action(loaded.default_action, loaded.default_errno_ret)
+        click.echo(f"{path}: ok ({len(loaded.syscalls)} entries, {len(rules)} compiled rules on x86_64, "
+                   f"{len(allowed)} syscalls can pass, default {default})")
+    if problems:
+        raise PolicyError(problems)
+
+
+@policy.command("show")
+@click.argument("file")
+@click.option("--effective", is_flag=True,
+              help="Show the compiled rules for this machine (groups expanded, moby conditions applied).")
+@click.option("--cap", "caps", multiple=True, metavar="CAP_X",
+              help="With --effective: a capability the container has (moby includes/excludes.caps).")
+def show(file: str, effective: bool, caps: tuple[str, ...]) -> None:
+    """Print a policy as a table: groups collapsed, dangerous syscalls marked, symbolic values."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from tinyjail import policy as pol
+    from tinyjail import risk
+
+    loaded = pol.load(file)
+    console = Console()
+    default = pol.show_action(loaded.default_action, loaded.default_errno_ret)
+    head = f"[bold]{file}[/]  default [bold]{default}[/]"
+    arches = pol.effective_architectures(loaded)
+    head += f"  architectures {' '.join(a.removeprefix('SCMP_ARCH_') for a in arches)}"
+    if loaded.flags:
+        head += f"  flags {' '.join(loaded.flags)}"
+    if loaded.listener_path:
+        head += f"  listener {loaded.listener_path}"
+    console.print(head)
+
+    table = Table(show_lines=True, expand=True)
+    table.add_column("#", justify="right", style="dim")
+    table.add_column("action", no_wrap=True)
+    table.add_column("syscalls (! = dangerous)", ratio=3)
+    table.add_column("when", ratio=1, overflow="fold")
+    rows = _effective_rows(loaded, caps) if effective else _written_rows(loaded)
+    dangerous: set[str] = set()
+    for n, (action, errno_ret, names, args, when) in enumerate(rows):
+        from rich.text import Text
+
+        style = _ACTION_STYLE.get(action, "")
+        shown = _names_text(names, action in pol.PERMIT_ACTIONS, dangerous)
+        cond = " && ".join(_arg_text(names, a) for a in args)
+        table.add_row(str(n), Text(pol.show_action(action, errno_ret), style=style), shown,
+                      "; ".join(x for x in (cond, when) if x))
+    console.print(table)
+    if dangerous:
+        console.print("[bold red]dangerous syscalls that can pass:[/]")
+        for name in sorted(dangerous):
+            console.print(f"  [red]{name}[/]: {risk.why(name)}")
+
+
+def _written_rows(loaded: Policy) -> list[_Row]:
+    from tinyjail import groups
+
+    rows = []
+    for rule in loaded.syscalls:
+        plain = [n for n in rule.names if not n.startswith("@")]
+        written_groups = [n for n in rule.names if n.startswith("@")]
+        names = written_groups + [n for n in groups.collapse(plain) if n not in written_groups]
+        rows.append((rule.action, rule.errno_ret, names, list(rule.args), _moby_text(rule)))
+    return rows
+
+
+_Row = tuple[str, "int | None", list[str], list["Arg"], str]
+
+
+def _effective_rows(loaded: Policy, caps: tuple[str, ...]) -> list[_Row]:
+    from tinyjail import groups
+    from tinyjail import policy as pol
+
+    bucket: dict[tuple[str, int | None, tuple[Arg, ...]], list[str]] = {}
+    for rule in pol.effective_rules(loaded, caps=caps):
+        bucket.setdefault((rule.action, rule.errno_ret, rule.args), []).append(rule.name)
+    rows = []
+    order = sorted(bucket.items(), key=lambda kv: (pol.strictness(kv[0][0]), str(kv[0])))
+    for (action, errno_ret, args), names in order:
+        rows.append((action, errno_ret, groups.collapse(names), list(args), ""))
+    return rows
+
+
+def _moby_text(rule: SyscallRule) -> str:
+    parts = []
+    for label, cond in (("only if", rule.includes), ("unless", rule.excludes)):
+        for key, value in cond.items():
+            shown = ",".join(value) if isinstance(value, list) else f"kernel>={value}"
+            parts.append(f"{label} {key}={shown}" if key != "minKernel" else f"{label} {shown}")
+    return "; ".join(parts)
+
+
+def _arg_text(names: list[str], arg: Arg) -> str:
+    """Arg condition text with numeric values rendered symbolically when tinyjail.symbols can."""
+    from dataclasses import replace
+
+    syscall = next((n for n in names if not n.startswith("@")), None)
+    if syscall and arg.symbolic is None:
+        try:
+            from tinyjail import symbols
+
+            sym = symbols.render(syscall, arg.index, arg.value, arg.op)
+            two = symbols.render(syscall, arg.index, arg.value_two, "SCMP_CMP_EQ") if arg.value_two else None
+        except Exception:   # display only: a missing/broken symbol table must not hide the policy
+            sym = two = None
+        arg = replace(arg, symbolic=sym, symbolic_two=arg.symbolic_two or two)
+    return arg.text()
+
+
+def _names_text(names: list[str], permits: bool, dangerous: set[str]) -> Text:
+    from rich.text import Text
+
+    from tinyjail import groups, risk
+
+    out = Text()
+    for i, name in enumerate(names):
+        if i:
+            out.append(", ")
+        if name.startswith("@"):
+            bad = sorted(n for n in groups.expand(name) if risk.is_dangerous(n))
+            out.append(name, style="bold")
+            if bad and permits:
+                dangerous.update(bad)
+                out.append(f" (!{len(bad)})", style="red")
+        elif risk.is_dangerous(name):
+            if permits:
+                dangerous.add(name)
+            out.append(f"{name}!", style="red")
+        else:
+            out.append(name)
+    return out
+
+
+@policy.command("merge")
+@click.argument("a")
+@click.argument("b")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="Where to write the union.")
+@click.option("--force", is_flag=True, help="Overwrite OUTPUT if it exists.")
+def merge(a: str, b: str, output: str, force: bool) -> None:
+    """Write the union of policies A and B; where they disagree the stricter action wins."""
+    from pathlib import Path
+
+    from tinyjail import policy as pol
+    from tinyjail.errors import UsageError
+
+    if Path(output).exists() and not force:
+        raise UsageError(f"{output} already exists; use --force to overwrite it")
+    merged, conflicts = pol.merge(pol.load(a), pol.load(b))
+    for line in conflicts:
+        click.echo(f"conflict: {line}", err=True)
+    pol.save(merged, output, force=force)
+    resolved = f", {len(conflicts)} conflicts resolved" if conflicts else ""
+    click.echo(f"wrote {output}: {len(merged.syscalls)} entries, "
+               f"{len(pol.effective_rules(merged))} compiled rules{resolved}")
+
+
+@policy.command("diff")
+@click.argument("a")
+@click.argument("b")
+@click.option("--cap", "caps", multiple=True, metavar="CAP_X", help="A capability the container has (moby).")
+def diff(a: str, b: str, caps: tuple[str, ...]) -> None:
+    """Compare the compiled rules of A and B. Exit 0 when they are the same, 1 when they
+    differ (like diff(1)), 2 on bad input."""
+    from tinyjail import policy as pol
+
+    result = pol.diff(pol.load(a), pol.load(b), caps=caps)
+    if result.default_changed:
+        click.echo(f"default: {result.default_a} -> {result.default_b}")
+    for name in result.only_in_a:
+        click.echo(f"- {name}  (only in {a})")
+    for name in result.only_in_b:
+        click.echo(f"+ {name}  (only in {b})")
+    for name, how_a, how_b in result.changed:
+        click.echo(f"~ {name}: {how_a} -> {how_b}")
+    if result.same:
+        click.echo("no differences")
+        return
+    click.get_current_context().exit(1)
