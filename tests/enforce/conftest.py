@@ -43,10 +43,14 @@ def policy_file(tmp_path: Path) -> Callable[..., Path]:
 
 
 @pytest.fixture
-def jail(run_cli: Callable[..., subprocess.CompletedProcess[str]]) -> Callable[..., subprocess.CompletedProcess[str]]:
+def jail(
+    run_cli: Callable[..., subprocess.CompletedProcess[str]],
+) -> Callable[..., subprocess.CompletedProcess[str]]:
     """`tinyjail run --policy P [OPTIONS] -- CMD...` as a subprocess."""
 
-    def run(policy: Path, *cmd: str, options: tuple[str, ...] = (), **kw: Any) -> subprocess.CompletedProcess[str]:
+    def run(
+        policy: Path, *cmd: str, options: tuple[str, ...] = (), **kw: Any
+    ) -> subprocess.CompletedProcess[str]:
         return run_cli("run", "--policy", str(policy), *options, "--", *cmd, **kw)
 
     return run

@@ -23,27 +23,41 @@ ALLOW_ALL = {"defaultAction": "SCMP_ACT_ALLOW"}
 
 
 def test_allow_runs_the_command_with_its_stdio_and_status(policy_file, jail) -> None:
-    proc = jail(policy_file(ALLOW_ALL), "/bin/sh", "-c", "read x; echo got:$x; echo err >&2; exit 7",
-                input="hello\n")
+    proc = jail(
+        policy_file(ALLOW_ALL), "/bin/sh", "-c", "read x; echo got:$x; echo err >&2; exit 7", input="hello\n"
+    )
     assert proc.stdout == "got:hello\n"
     assert proc.stderr == "err\n"
     assert proc.returncode == 7
 
 
 def test_errno_action_value_reaches_the_child(helpers, policy_file, jail) -> None:
-    policy = policy_file({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
-        {"names": ["getpid"], "action": "SCMP_ACT_ERRNO", "errnoRet": errno.EXDEV},
-        {"names": ["getppid"], "action": "SCMP_ACT_ERRNO"}]})
+    policy = policy_file(
+        {
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [
+                {"names": ["getpid"], "action": "SCMP_ACT_ERRNO", "errnoRet": errno.EXDEV},
+                {"names": ["getppid"], "action": "SCMP_ACT_ERRNO"},
+            ],
+        }
+    )
     proc = jail(policy, helpers["sys"], call("getpid"), call("getppid"), call("getuid"))
     assert proc.returncode == 0
     got = parse_calls(proc.stdout)
-    assert [(n, r, e) for n, r, e in got[:2]] == [(nr("getpid"), -1, errno.EXDEV), (nr("getppid"), -1, errno.EPERM)]
+    assert [(n, r, e) for n, r, e in got[:2]] == [
+        (nr("getpid"), -1, errno.EXDEV),
+        (nr("getppid"), -1, errno.EPERM),
+    ]
     assert got[2][1] == os.getuid() and got[2][2] == 0
 
 
 def test_kill_process_exits_159_naming_the_syscall_and_the_rule_to_add(policy_file, jail, tmp_path) -> None:
-    policy = policy_file({"defaultAction": "SCMP_ACT_ALLOW",
-                          "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_KILL_PROCESS"}]})
+    policy = policy_file(
+        {
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_KILL_PROCESS"}],
+        }
+    )
     target = tmp_path / "d"
     proc = jail(policy, "/bin/mkdir", str(target))
     assert proc.returncode == 159
@@ -55,10 +69,14 @@ def test_kill_process_exits_159_naming_the_syscall_and_the_rule_to_add(policy_fi
 def test_default_kill_means_the_whole_process(helpers, policy_file, jail) -> None:
     """OCI SCMP_ACT_KILL is kill-thread; as a default tinyjail makes it kill the process, so a
     thread hitting it takes the whole program down (exit 159), not just itself."""
-    others = sorted(n for n in syscalls.table() if n not in ("getpid", "io_uring_setup", "io_uring_enter",
-                                                             "io_uring_register"))
-    policy = policy_file({"defaultAction": "SCMP_ACT_KILL", "syscalls": [
-        {"names": others, "action": "SCMP_ACT_ALLOW"}]})
+    others = sorted(
+        n
+        for n in syscalls.table()
+        if n not in ("getpid", "io_uring_setup", "io_uring_enter", "io_uring_register")
+    )
+    policy = policy_file(
+        {"defaultAction": "SCMP_ACT_KILL", "syscalls": [{"names": others, "action": "SCMP_ACT_ALLOW"}]}
+    )
     proc = jail(policy, helpers["thread_kill"], str(nr("getpid")))
     assert proc.returncode == 159, proc.stdout + proc.stderr
     assert "main thread alive" not in proc.stdout
@@ -66,8 +84,12 @@ def test_default_kill_means_the_whole_process(helpers, policy_file, jail) -> Non
 
 
 def test_kill_thread_rule_kills_only_the_thread(helpers, policy_file, jail) -> None:
-    policy = policy_file({"defaultAction": "SCMP_ACT_ALLOW",
-                          "syscalls": [{"names": ["getpid"], "action": "SCMP_ACT_KILL_THREAD"}]})
+    policy = policy_file(
+        {
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["getpid"], "action": "SCMP_ACT_KILL_THREAD"}],
+        }
+    )
     proc = jail(policy, helpers["thread_kill"], str(nr("getpid")))
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == "main thread alive\n"
@@ -75,37 +97,41 @@ def test_kill_thread_rule_kills_only_the_thread(helpers, policy_file, jail) -> N
 
 
 def test_trap_delivers_sigsys_to_the_handler(helpers, policy_file, jail) -> None:
-    policy = policy_file({"defaultAction": "SCMP_ACT_ALLOW",
-                          "syscalls": [{"names": ["getppid"], "action": "SCMP_ACT_TRAP"}]})
+    policy = policy_file(
+        {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["getppid"], "action": "SCMP_ACT_TRAP"}]}
+    )
     proc = jail(policy, helpers["trap"], str(nr("getppid")))
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith(f"SIGSYS {int(signal.SIGSYS)} syscall={nr('getppid')} ")
 
 
 def test_trace_without_tracer_is_enosys(helpers, policy_file, jail) -> None:
-    policy = policy_file({"defaultAction": "SCMP_ACT_ALLOW",
-                          "syscalls": [{"names": ["getpid"], "action": "SCMP_ACT_TRACE"}]})
+    policy = policy_file(
+        {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["getpid"], "action": "SCMP_ACT_TRACE"}]}
+    )
     proc = jail(policy, helpers["sys"], call("getpid"))
     assert parse_calls(proc.stdout) == [(nr("getpid"), -1, errno.ENOSYS)]
 
 
 def test_log_action_allows_and_leaves_an_audit_record(helpers, policy_file, jail) -> None:
-    policy = policy_file({"defaultAction": "SCMP_ACT_ALLOW",
-                          "syscalls": [{"names": ["getpid"], "action": "SCMP_ACT_LOG"}]})
+    policy = policy_file(
+        {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["getpid"], "action": "SCMP_ACT_LOG"}]}
+    )
     with SeccompAuditReader() as reader:
         proc = jail(policy, helpers["sys"], call("getpid"), call("getpid"))
         reader.barrier()
         records = reader.records()
     got = parse_calls(proc.stdout)
     pid = got[0][1]
-    assert pid > 0 and got[0][2] == 0                     # allowed: the real pid came back
+    assert pid > 0 and got[0][2] == 0  # allowed: the real pid came back
     mine = [r for r in records if r.pid == pid]
     assert [(r.name, r.action) for r in mine] == [("getpid", "log")] * 2
 
 
 def test_notify_is_refused_without_a_supervisor(policy_file, jail, tmp_path) -> None:
-    policy = policy_file({"defaultAction": "SCMP_ACT_ALLOW",
-                          "syscalls": [{"names": ["getpid"], "action": "SCMP_ACT_NOTIFY"}]})
+    policy = policy_file(
+        {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["getpid"], "action": "SCMP_ACT_NOTIFY"}]}
+    )
     marker = tmp_path / "ran"
     proc = jail(policy, "/usr/bin/touch", str(marker))
     assert proc.returncode == 125
@@ -123,8 +149,12 @@ def test_exec_refused_by_the_policy_says_so(policy_file, jail, tmp_path) -> None
 
 
 def test_startup_syscall_denied_gets_the_startup_hint(policy_file, jail) -> None:
-    policy = policy_file({"defaultAction": "SCMP_ACT_ALLOW",
-                          "syscalls": [{"names": ["brk"], "action": "SCMP_ACT_KILL_PROCESS"}]})
+    policy = policy_file(
+        {
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["brk"], "action": "SCMP_ACT_KILL_PROCESS"}],
+        }
+    )
     proc = jail(policy, "/bin/true")
     assert proc.returncode == 159
     assert "brk (syscall" in proc.stderr and "start-up" in proc.stderr
@@ -143,7 +173,9 @@ def test_missing_command_is_127_and_one_line(policy_file, jail) -> None:
 
 def test_bad_policy_is_exit_2_one_line(tmp_path, jail) -> None:
     bad = tmp_path / "bad.json"
-    bad.write_text('{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["opne"], "action": "SCMP_ACT_ALLOW"}]}')
+    bad.write_text(
+        '{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["opne"], "action": "SCMP_ACT_ALLOW"}]}'
+    )
     proc = jail(bad, "/bin/true")
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
@@ -151,7 +183,9 @@ def test_bad_policy_is_exit_2_one_line(tmp_path, jail) -> None:
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT])
-def test_signals_sent_to_tinyjail_reach_the_command(sig: signal.Signals, policy_file, tinyjail_cmd, tmp_path) -> None:
+def test_signals_sent_to_tinyjail_reach_the_command(
+    sig: signal.Signals, policy_file, tinyjail_cmd, tmp_path
+) -> None:
     script = tmp_path / "waiter.py"
     script.write_text(
         "import signal, sys, time\n"
@@ -160,8 +194,12 @@ def test_signals_sent_to_tinyjail_reach_the_command(sig: signal.Signals, policy_
         "print('ready', flush=True)\n"
         "time.sleep(30)\nsys.exit(1)\n"
     )
-    proc = subprocess.Popen([*tinyjail_cmd, "run", "--policy", str(policy_file(ALLOW_ALL)), "--",
-                             sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [*tinyjail_cmd, "run", "--policy", str(policy_file(ALLOW_ALL)), "--", sys.executable, str(script)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stdout is not None
     assert proc.stdout.readline() == "ready\n"
     proc.send_signal(sig)
@@ -171,8 +209,12 @@ def test_signals_sent_to_tinyjail_reach_the_command(sig: signal.Signals, policy_
 
 
 def test_sigterm_kills_a_command_without_handler_128_plus_15(policy_file, tinyjail_cmd) -> None:
-    proc = subprocess.Popen([*tinyjail_cmd, "run", "--policy", str(policy_file(ALLOW_ALL)), "--", "sleep", "30"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [*tinyjail_cmd, "run", "--policy", str(policy_file(ALLOW_ALL)), "--", "sleep", "30"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     time.sleep(1.5)
     proc.terminate()
     proc.communicate(timeout=30)
@@ -199,12 +241,30 @@ def test_moby_default_profile_refuses_unshare_and_keyctl(moby_profile: Path, jai
 
 
 def test_run_imports_no_pandas_bcc_or_dash(policy_file) -> None:
-    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "tinyjail", "run", "--policy",
-                           str(policy_file(ALLOW_ALL)), "--", "/bin/true"], capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-X",
+            "importtime",
+            "-m",
+            "tinyjail",
+            "run",
+            "--policy",
+            str(policy_file(ALLOW_ALL)),
+            "--",
+            "/bin/true",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
-    modules = {line.split("|")[-1].strip().split(".")[0] for line in proc.stderr.splitlines()
-               if line.startswith("import time:")}
-    assert "tinyjail" in modules and "pyseccomp" in modules      # the table was really collected
+    modules = {
+        line.split("|")[-1].strip().split(".")[0]
+        for line in proc.stderr.splitlines()
+        if line.startswith("import time:")
+    }
+    assert "tinyjail" in modules and "pyseccomp" in modules  # the table was really collected
     assert not modules & {"pandas", "bcc", "dash", "plotly", "numpy", "pyarrow"}
 
 
