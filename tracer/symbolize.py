@@ -1,0 +1,375 @@
+"""Turn raw user stacks into module + function + offset (+ file:line with debug info).
+
+A traced child may be gone long before the trace ends, so /proc/PID/maps is not enough. The
+address space of every traced process is rebuilt from the trace itself:
+
+* at the first instant of a new image (the probe's START record) the kernel's initial stack
+  holds the auxiliary vector: AT_PHDR locates the executable, AT_BASE the dynamic loader,
+  AT_SYSINFO_EHDR the vDSO;
+* every later library comes from `openat` (path -> fd) then `mmap(fd, offset)` (-> address),
+  all of which are recorded events; fork copies the parent's map.
+
+Live snapshots of /proc/PID/maps taken while the process ran are preferred where they exist.
+Frames are looked up with pyelftools (.symtab, else .dynsym; .debug_line for file:line).
+"""
+
+from __future__ import annotations
+
+import bisect
+import functools
+import os
+import struct
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+AT_PHDR, AT_BASE, AT_ENTRY, AT_SYSINFO_EHDR = 3, 7, 9, 33
+UNKNOWN = "[unknown]"
+USER_TOP = 1 << 47
+"""x86_64 user addresses are below this (4-level paging; 5-level stays below 1 << 56)."""
+
+
+@dataclass(frozen=True)
+class Mapping:
+    """``[start, end)`` of a process maps ``path`` from file offset ``offset``."""
+
+    start: int
+    end: int
+    offset: int
+    path: str
+
+
+@dataclass
+class Frame:
+    ip: int
+    module: str = UNKNOWN
+    symbol: str | None = None
+    offset: int = 0
+    file: str | None = None
+    line: int = -1
+
+
+@dataclass
+class Segment:
+    vaddr: int
+    memsz: int
+    offset: int
+    filesz: int
+
+
+@dataclass
+class ElfInfo:
+    """What symbolization needs from one ELF file, read once."""
+
+    path: str
+    is_dyn: bool
+    segments: list[Segment]
+    phdr_vaddr: int | None
+    interp: str | None
+    entry: int
+    func_starts: list[int] = field(default_factory=list)
+    func_ends: list[int] = field(default_factory=list)
+    func_names: list[str] = field(default_factory=list)
+    lines: list[tuple[int, str, int]] = field(default_factory=list)   # (address, file, line) sorted
+    text: dict[int, bytes] = field(default_factory=dict)
+
+    def vaddr_of(self, file_offset: int) -> int | None:
+        for s in self.segments:
+            if s.offset <= file_offset < s.offset + max(s.filesz, 1):
+                return s.vaddr + (file_offset - s.offset)
+        return None
+
+    def function(self, vaddr: int) -> tuple[str, int] | None:
+        i = bisect.bisect_right(self.func_starts, vaddr) - 1
+        if i >= 0 and vaddr < max(self.func_ends[i], self.func_starts[i] + 1):
+            return self.func_names[i], vaddr - self.func_starts[i]
+        return None
+
+    def line(self, vaddr: int) -> tuple[str, int] | None:
+        if not self.lines:
+            return None
+        i = bisect.bisect_right(self.lines, (vaddr, "\uffff", 1 << 30)) - 1
+        if i >= 0:
+            addr, file, line = self.lines[i]
+            if vaddr - addr < 4096:
+                return file, line
+        return None
+
+    def looks_like_return_address(self, vaddr: int) -> bool:
+        """True when the bytes before ``vaddr`` end with a call instruction (e8 rel32 or ff /2)."""
+        before = self.read(vaddr - 7, 7)
+        if len(before) < 7:
+            return False
+        if before[2] == 0xE8:
+            return True
+        for back in (2, 3, 6, 7):   # ff /2 with register, [reg], [reg+disp8], [reg+disp32]/rip
+            op, modrm = before[7 - back], before[7 - back + 1]
+            if op == 0xFF and (modrm >> 3) & 7 == 2:
+                return True
+        return False
+
+    def read(self, vaddr: int, n: int) -> bytes:
+        for s in self.segments:
+            if s.vaddr <= vaddr and vaddr + n <= s.vaddr + s.filesz:
+                try:
+                    with open(self.path, "rb") as f:
+                        f.seek(s.offset + vaddr - s.vaddr)
+                        return f.read(n)
+                except OSError:
+                    return b""
+        return b""
+
+
+MAX_DWARF_FILE = 64 << 20
+
+
+@functools.lru_cache(maxsize=256)
+def elf_info(path: str) -> ElfInfo | None:
+    """Parse ``path`` with pyelftools; None when it is not a readable ELF file."""
+    from elftools.common.exceptions import ELFError
+    from elftools.elf.elffile import ELFFile
+
+    try:
+        f = open(path, "rb")  # noqa: SIM115 - ELFFile reads lazily while we index
+    except OSError:
+        return None
+    with f:
+        try:
+            elf = ELFFile(f)
+            segments = []
+            phdr = None
+            interp = None
+            for seg in elf.iter_segments():
+                if seg["p_type"] == "PT_LOAD":
+                    segments.append(Segment(seg["p_vaddr"], seg["p_memsz"], seg["p_offset"], seg["p_filesz"]))
+                elif seg["p_type"] == "PT_PHDR":
+                    phdr = seg["p_vaddr"]
+                elif seg["p_type"] == "PT_INTERP":
+                    interp = seg.get_interp_name()
+            if phdr is None and segments:
+                first = min(segments, key=lambda s: s.offset)
+                phdr = first.vaddr + elf["e_phoff"] - first.offset
+            info = ElfInfo(path, elf["e_type"] == "ET_DYN", segments, phdr, interp, elf["e_entry"])
+            _index_functions(elf, info)
+            if elf.get_section_by_name(".debug_line") is not None and os.path.getsize(path) < MAX_DWARF_FILE:
+                _index_lines(elf, info)
+        except (ELFError, ValueError, KeyError, struct.error, OSError, AttributeError, AssertionError):
+            return None
+    return info
+
+
+def _index_functions(elf: Any, info: ElfInfo) -> None:
+    from elftools.elf.sections import SymbolTableSection
+
+    found: dict[int, tuple[int, str]] = {}
+    for name in (".symtab", ".dynsym"):
+        sec = elf.get_section_by_name(name)
+        if not isinstance(sec, SymbolTableSection):
+            continue
+        for sym in sec.iter_symbols():
+            if sym["st_info"]["type"] not in ("STT_FUNC", "STT_GNU_IFUNC") or not sym["st_value"]:
+                continue
+            addr = sym["st_value"]
+            # aliases share an address: prefer the public name (getppid over __getppid)
+            if addr not in found or (found[addr][1].startswith("_") and not sym.name.startswith("_")):
+                found[addr] = (sym["st_size"], sym.name)
+        if found:
+            break   # .symtab is a superset of .dynsym
+    for addr in sorted(found):
+        size, name = found[addr]
+        info.func_starts.append(addr)
+        info.func_ends.append(addr + size)
+        info.func_names.append(name)
+
+
+def _index_lines(elf: Any, info: ElfInfo) -> None:
+    dwarf = elf.get_dwarf_info()
+    rows: list[tuple[int, str, int]] = []
+    for cu in dwarf.iter_CUs():
+        prog = dwarf.line_program_for_CU(cu)
+        if prog is None:
+            continue
+        files = prog["file_entry"]
+        version = prog["version"]
+        for entry in prog.get_entries():
+            st = entry.state
+            if st is None or st.end_sequence:
+                continue
+            idx = st.file if version >= 5 else st.file - 1
+            name = files[idx].name.decode(errors="replace") if 0 <= idx < len(files) else "?"
+            rows.append((st.address, name, st.line))
+    rows.sort()
+    info.lines = rows
+
+
+def parse_maps(text: str) -> list[Mapping]:
+    """/proc/PID/maps lines -> file-backed Mappings (anonymous ones carry their [name])."""
+    out = []
+    for line in text.splitlines():
+        parts = line.split(None, 5)
+        if len(parts) < 5:
+            continue
+        lo, hi = (int(x, 16) for x in parts[0].split("-"))
+        path = parts[5].strip() if len(parts) == 6 else ""
+        if not path:
+            continue
+        out.append(Mapping(lo, hi, int(parts[2], 16), path))
+    return out
+
+
+def snapshot_maps(pid: int) -> list[Mapping] | None:
+    """The live map of ``pid``, or None when it is gone."""
+    try:
+        with open(f"/proc/{pid}/maps") as f:
+            return parse_maps(f.read())
+    except OSError:
+        return None
+
+
+def parse_initial_stack(words: Iterable[int]) -> dict[int, int]:
+    """argc, argv..., 0, envp..., 0, auxv pairs (type, value) ... AT_NULL -> {type: value}."""
+    w = list(words)
+    if not w:
+        return {}
+    i = 1 + int(w[0])
+    if i >= len(w) or w[i] != 0:
+        return {}
+    i += 1
+    while i < len(w) and w[i] != 0:
+        i += 1
+    i += 1
+    aux: dict[int, int] = {}
+    while i + 1 < len(w) and w[i] != 0:
+        aux[int(w[i])] = int(w[i + 1])
+        i += 2
+    return aux
+
+
+def image_mappings(path: str, base: int) -> list[Mapping]:
+    """The PT_LOAD segments of ``path`` loaded with bias ``base``."""
+    info = elf_info(path)
+    if info is None:
+        return []
+    return [Mapping(base + s.vaddr, base + s.vaddr + s.memsz, s.offset, path) for s in info.segments]
+
+
+class AddressSpaces:
+    """Per-process maps rebuilt from the trace (see module docstring), plus live snapshots."""
+
+    def __init__(self) -> None:
+        self.maps: dict[int, list[Mapping]] = {}
+        self.fds: dict[int, dict[int, str]] = {}
+        self.live: dict[int, list[Mapping]] = {}
+        self.exe: dict[int, str] = {}
+
+    def fork(self, parent: int, child: int) -> None:
+        self.maps[child] = list(self.maps.get(parent, []))
+        self.fds[child] = dict(self.fds.get(parent, {}))
+        if parent in self.exe:
+            self.exe[child] = self.exe[parent]
+
+    def exec(self, pid: int, filename: str) -> None:
+        self.maps[pid] = []
+        self.exe[pid] = filename
+
+    def start(self, pid: int, stack_words: Iterable[int]) -> None:
+        """The new image's auxv places the executable, its interpreter and the vDSO."""
+        aux = parse_initial_stack(stack_words)
+        exe = self.exe.get(pid)
+        maps = self.maps.setdefault(pid, [])
+        info = elf_info(exe) if exe else None
+        if info is not None and AT_PHDR in aux and info.phdr_vaddr is not None:
+            base = aux[AT_PHDR] - info.phdr_vaddr if info.is_dyn else 0
+            maps.extend(image_mappings(info.path, base))
+            if info.interp and aux.get(AT_BASE):
+                maps.extend(image_mappings(info.interp, aux[AT_BASE]))
+        if aux.get(AT_SYSINFO_EHDR):
+            maps.append(Mapping(aux[AT_SYSINFO_EHDR], aux[AT_SYSINFO_EHDR] + 0x2000, 0, "[vdso]"))
+
+    def opened(self, pid: int, fd: int, path: str) -> None:
+        self.fds.setdefault(pid, {})[fd] = path
+
+    def closed(self, pid: int, fd: int) -> None:
+        self.fds.get(pid, {}).pop(fd, None)
+
+    def mmapped(self, pid: int, addr: int, length: int, fd: int, offset: int) -> None:
+        path = self.fds.get(pid, {}).get(fd)
+        if path:
+            self.maps.setdefault(pid, []).append(Mapping(addr, addr + length, offset, path))
+
+    def find(self, pid: int, addr: int) -> Mapping | None:
+        for source in (self.live.get(pid, []), self.maps.get(pid, [])):
+            for m in reversed(source):
+                if m.start <= addr < m.end:
+                    return m
+        return None
+
+
+def symbolize_frame(spaces: AddressSpaces, pid: int, ip: int) -> Frame:
+    m = spaces.find(pid, ip)
+    if m is None:
+        return Frame(ip)
+    frame = Frame(ip, module=m.path, offset=ip - m.start + m.offset)
+    if m.path.startswith("["):
+        return frame
+    info = elf_info(m.path)
+    if info is None:
+        return frame
+    vaddr = info.vaddr_of(ip - m.start + m.offset)
+    if vaddr is None:
+        return frame
+    fn = info.function(vaddr)
+    if fn is not None:
+        frame.symbol, frame.offset = fn
+    where = info.line(vaddr)
+    if where is not None:
+        frame.file, frame.line = where
+    return frame
+
+
+def caller_frame(spaces: AddressSpaces, pid: int, word: int) -> Frame | None:
+    """The word at the user stack pointer, when it is a return address (after a call)."""
+    m = spaces.find(pid, word)
+    if m is None or m.path.startswith("["):
+        return None
+    info = elf_info(m.path)
+    if info is None:
+        return None
+    vaddr = info.vaddr_of(word - m.start + m.offset)
+    if vaddr is None or not info.looks_like_return_address(vaddr):
+        return None
+    frame = symbolize_frame(spaces, pid, word)
+    if frame.line >= 0 and frame.file is not None:
+        # the return address points past the call: its line is the one of the call itself
+        before = info.line(vaddr - 1)
+        if before is not None:
+            frame.file, frame.line = before
+    return frame
+
+
+def symbolize_stack(
+    spaces: AddressSpaces, pid: int, ips: list[int], sp_word: int | None = None
+) -> list[Frame]:
+    """Frames innermost first. Without frame pointers in libc the kernel's walk skips the
+    syscall wrapper's caller; the word at sp (when it is a return address) is put back as
+    frame 1."""
+    frames: list[Frame] = []
+    for depth, ip in enumerate(ips):
+        if depth and not 0x1000 <= ip < USER_TOP:
+            break   # a frame-pointer walk through code without frame pointers reads garbage
+        frames.append(symbolize_frame(spaces, pid, ip))
+    for f in frames[1:]:
+        if f.file is not None and f.line >= 0:
+            # return addresses: report the call's line
+            m = spaces.find(pid, f.ip)
+            info = elf_info(m.path) if m else None
+            if info is not None and m is not None:
+                vaddr = info.vaddr_of(f.ip - m.start + m.offset)
+                where = info.line(vaddr - 1) if vaddr else None
+                if where:
+                    f.file, f.line = where
+    if sp_word and frames and (len(frames) < 2 or frames[1].ip != sp_word):
+        caller = caller_frame(spaces, pid, sp_word)
+        if caller is not None:
+            frames.insert(1, caller)
+    return frames

@@ -1,0 +1,419 @@
+/* tinyjail syscall recorder: every syscall of one process tree, one fixed-size ring record each.
+ *
+ * The loader (loader.py) substitutes the TJ_* macros below before bcc compiles this file, and
+ * generates tj_path_args() from libseccomp's table (no syscall number is typed here).
+ *
+ * Design (measured choices are written down in README.md):
+ *  - raw tracepoints sys_enter/sys_exit (cheaper than TRACEPOINT_PROBE(raw_syscalls, ...)).
+ *  - membership: `tracked` hash keyed by tgid (plus thread tids so exits can be matched);
+ *    the launcher's child is ARMED (only its execve is recorded) and becomes TRACKED at exec.
+ *  - one record per syscall, written at sys_exit (pt_regs still hold the six args, orig_ax
+ *    is the number); sys_enter only stores the entry time per tid and copies path arguments,
+ *    which must be read before the kernel or another thread changes that memory.
+ *  - exit/exit_group never reach sys_exit: they are recorded at sys_enter.
+ *  - every ring reserve failure is counted in `counters`, so the trace knows exactly what it lost.
+ *  - user stacks only for the first TJ_STACK_K calls per (syscall, user ip); the rest are counted.
+ */
+
+#define TJ_ARMED 2
+#define TJ_TRACKED 1
+
+#define CNT_EVENTS_LOST 0
+#define CNT_PATHS_LOST 1
+#define CNT_PROCS_LOST 2
+#define CNT_STACK_ERRORS 3
+#define CNT_SITES_FULL 4
+#define CNT_STARTS_FULL 5
+#define CNT_EVENTS 6
+#define CNT_STACKS_TAKEN 7
+
+#define PROC_FORK 1
+#define PROC_EXEC 2
+#define PROC_EXIT 3
+#define PROC_START 4
+
+/* x86_64 struct pt_regs (the user register frame; ABI-stable, so no kernel header is needed). */
+struct tj_regs {
+    u64 r15, r14, r13, r12, bp, bx, r11, r10, r9, r8, ax, cx, dx, si, di, orig_ax, ip, cs, flags, sp, ss;
+};
+
+struct tj_start {
+    u64 ts;
+    s64 nr;
+};
+
+struct tj_event {            /* 112 bytes; mirrored by loader.EVENT_DTYPE */
+    u64 ts;                  /* entry time, or exit time when the entry was not seen */
+    s64 duration;            /* -1 when the entry was not seen */
+    u32 pid;
+    u32 tid;
+    s32 nr;
+    s32 stack_id;
+    u64 args[6];
+    s64 ret;
+    u64 ip;
+    char comm[16];
+};
+
+struct tj_path {             /* mirrored by loader.PATH_DTYPE */
+    u64 ts;                  /* entry time: joins the event of the same tid */
+    u32 tid;
+    s32 nr;
+    u32 kind;                /* 1 = strings, 2 = sockaddr bytes in p0 (len0 bytes) */
+    u32 len0;
+    char p0[TJ_PATH_LEN];
+    char p1[TJ_PATH_LEN];
+};
+
+struct tj_proc {             /* mirrored by loader.PROC_DTYPE */
+    u64 ts;
+    u32 kind;
+    u32 pid;
+    u32 tid;
+    s32 ppid;
+    s32 aux;                 /* exec: old_pid; exit: group_dead; start: bytes of stack copied */
+    u32 pad;
+    u64 ip;                  /* start: entry ip of the new image */
+    u64 sp;                  /* start: initial stack pointer */
+    char comm[16];
+    char filename[TJ_PATH_LEN];
+    u64 stack[TJ_STACK_WORDS];  /* start: argc, argv, envp, auxv as the kernel laid them out */
+};
+
+struct tj_site {
+    s64 nr;
+    u64 ip;
+};
+
+struct tj_site_val {
+    u64 count;
+    u64 sp_word;             /* the word at the user sp when the first stack was taken: the caller */
+    s64 stack_id;
+};
+
+BPF_HASH(tracked, u32, u8, 65536);
+BPF_HASH(starts, u32, struct tj_start, 65536);
+BPF_HASH(sites, struct tj_site, struct tj_site_val, TJ_SITES);
+BPF_STACK_TRACE(stacks, TJ_STACKS);
+BPF_PERCPU_ARRAY(counters, u64, 8);
+BPF_PERCPU_ARRAY(scratch, struct tj_proc, 1);
+BPF_RINGBUF_OUTPUT(events, TJ_EVENT_PAGES);
+BPF_RINGBUF_OUTPUT(paths, TJ_PATH_PAGES);
+BPF_RINGBUF_OUTPUT(procs, TJ_PROC_PAGES);
+
+static __always_inline void tj_count(int which)
+{
+    int k = which;
+    u64 *v = counters.lookup(&k);
+    if (v)
+        *v += 1;
+}
+
+/* Which arguments of syscall `nr` are paths (kind 1) or a sockaddr (kind 2, length in arg `b`). */
+static __always_inline int tj_path_args(s64 nr, int *a, int *b)
+{
+    switch (nr) {
+TJ_PATH_CASES
+    }
+    return 0;
+}
+
+static __always_inline u64 tj_reg_arg(struct tj_regs *r, int i)
+{
+    switch (i) {
+    case 0: return r->di;
+    case 1: return r->si;
+    case 2: return r->dx;
+    case 3: return r->r10;
+    case 4: return r->r8;
+    case 5: return r->r9;
+    }
+    return 0;
+}
+
+static __always_inline int tj_is_exec(s64 nr)
+{
+    return nr == TJ_NR_EXECVE || nr == TJ_NR_EXECVEAT;
+}
+
+static __always_inline void tj_emit(void *ctx, struct tj_regs *r, u64 pid_tgid, s64 nr, u64 ts, s64 dur, s64 ret)
+{
+    struct tj_event *e = events.ringbuf_reserve(sizeof(struct tj_event));
+    if (!e) {
+        tj_count(CNT_EVENTS_LOST);
+        return;
+    }
+    e->ts = ts;
+    e->duration = dur;
+    e->pid = pid_tgid >> 32;
+    e->tid = (u32)pid_tgid;
+    e->nr = nr;
+    e->stack_id = -1;
+    e->args[0] = r->di;
+    e->args[1] = r->si;
+    e->args[2] = r->dx;
+    e->args[3] = r->r10;
+    e->args[4] = r->r8;
+    e->args[5] = r->r9;
+    e->ret = ret;
+    e->ip = r->ip;
+    bpf_get_current_comm(&e->comm, sizeof(e->comm));
+#if TJ_STACK_K > 0
+    struct tj_site site = {};
+    site.nr = nr;
+    site.ip = r->ip;
+    struct tj_site_val *sv = sites.lookup(&site);
+    if (!sv) {
+        struct tj_site_val zero = {};
+        zero.stack_id = -1;
+        if (sites.insert(&site, &zero) != 0)
+            tj_count(CNT_SITES_FULL);
+        sv = sites.lookup(&site);
+    }
+    if (sv) {
+        if (sv->count < TJ_STACK_K) {
+            int id = stacks.get_stackid(ctx, BPF_F_USER_STACK);
+            if (id >= 0) {
+                e->stack_id = id;
+                tj_count(CNT_STACKS_TAKEN);
+                if (sv->stack_id < 0) {
+                    u64 w = 0;
+                    bpf_probe_read_user(&w, sizeof(w), (void *)r->sp);
+                    sv->sp_word = w;
+                    sv->stack_id = id;
+                }
+            } else {
+                tj_count(CNT_STACK_ERRORS);
+            }
+        }
+        sv->count += 1;
+    }
+#endif
+    events.ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+}
+
+static __always_inline void tj_copy_paths(struct tj_regs *r, u32 tid, s64 nr, u64 ts)
+{
+    int a = -1, b = -1;
+    int kind = tj_path_args(nr, &a, &b);
+    if (!kind)
+        return;
+    struct tj_path *p = paths.ringbuf_reserve(sizeof(struct tj_path));
+    if (!p) {
+        tj_count(CNT_PATHS_LOST);
+        return;
+    }
+    p->ts = ts;
+    p->tid = tid;
+    p->nr = nr;
+    p->kind = kind;
+    p->len0 = 0;
+    p->p0[0] = 0;
+    p->p1[0] = 0;
+    u64 ptr = tj_reg_arg(r, a);
+    if (kind == 1) {
+        if (ptr)
+            bpf_probe_read_user_str(p->p0, sizeof(p->p0), (void *)ptr);
+        if (b >= 0) {
+            u64 ptr1 = tj_reg_arg(r, b);
+            if (ptr1)
+                bpf_probe_read_user_str(p->p1, sizeof(p->p1), (void *)ptr1);
+        }
+    } else {
+        /* a fixed-size read keeps the verifier simple; the length says how much is the address */
+        u64 len = tj_reg_arg(r, b);
+        if (len > 128)
+            len = 128;
+        if (ptr && (bpf_probe_read_user(p->p0, 128, (void *)ptr) == 0 ||
+                    bpf_probe_read_user(p->p0, 16, (void *)ptr) == 0))
+            p->len0 = len;
+    }
+    paths.ringbuf_submit(p, BPF_RB_NO_WAKEUP);
+}
+
+RAW_TRACEPOINT_PROBE(sys_enter)
+{
+    u64 pid_tgid = bpf_get_current_pid_tgid();
+    u32 tgid = pid_tgid >> 32;
+    u8 *state = tracked.lookup(&tgid);
+    if (!state)
+        return 0;
+    s64 nr = ctx->args[1];
+    if (*state == TJ_ARMED && !tj_is_exec(nr))
+        return 0;
+    u32 tid = (u32)pid_tgid;
+    u64 ts = bpf_ktime_get_ns();
+    if (nr == TJ_NR_EXIT || nr == TJ_NR_EXIT_GROUP) {
+        struct tj_regs r = {};
+        bpf_probe_read_kernel(&r, sizeof(r), (void *)ctx->args[0]);
+        tj_emit(ctx, &r, pid_tgid, nr, ts, -1, 0);
+        return 0;
+    }
+    struct tj_start s = {};
+    s.ts = ts;
+    s.nr = nr;
+    if (starts.update(&tid, &s) != 0)
+        tj_count(CNT_STARTS_FULL);
+#if TJ_PATHS
+    int a = -1, b = -1;
+    if (tj_path_args(nr, &a, &b)) {
+        struct tj_regs r = {};
+        bpf_probe_read_kernel(&r, sizeof(r), (void *)ctx->args[0]);
+        tj_copy_paths(&r, tid, nr, ts);
+    }
+#endif
+    return 0;
+}
+
+static __always_inline void tj_emit_start(struct tj_regs *r, u64 pid_tgid, u64 ts)
+{
+    /* The first instant of a new image: sp points at argc/argv/envp/auxv. Copying that lets the
+     * symbolizer find where the kernel put the executable and its interpreter, even for a child
+     * that is gone before userspace could read /proc/PID/maps. */
+    int zero = 0;
+    struct tj_proc *p = scratch.lookup(&zero);
+    if (!p)
+        return;
+    p->ts = ts;
+    p->kind = PROC_START;
+    p->pid = pid_tgid >> 32;
+    p->tid = (u32)pid_tgid;
+    p->ppid = -1;
+    p->ip = r->ip;
+    p->sp = r->sp;
+    p->aux = 0;
+    p->filename[0] = 0;
+    bpf_get_current_comm(&p->comm, sizeof(p->comm));
+    if (bpf_probe_read_user(p->stack, sizeof(p->stack), (void *)r->sp) == 0)
+        p->aux = sizeof(p->stack);
+    else if (bpf_probe_read_user(p->stack, sizeof(p->stack) / 2, (void *)r->sp) == 0)
+        p->aux = sizeof(p->stack) / 2;
+    else if (bpf_probe_read_user(p->stack, sizeof(p->stack) / 4, (void *)r->sp) == 0)
+        p->aux = sizeof(p->stack) / 4;
+    else if (bpf_probe_read_user(p->stack, sizeof(p->stack) / 8, (void *)r->sp) == 0)
+        p->aux = sizeof(p->stack) / 8;
+    if (procs.ringbuf_output(p, sizeof(*p), 0) != 0)
+        tj_count(CNT_PROCS_LOST);
+}
+
+RAW_TRACEPOINT_PROBE(sys_exit)
+{
+    u64 pid_tgid = bpf_get_current_pid_tgid();
+    u32 tgid = pid_tgid >> 32;
+    u8 *state = tracked.lookup(&tgid);
+    if (!state)
+        return 0;
+    struct tj_regs r = {};
+    bpf_probe_read_kernel(&r, sizeof(r), (void *)ctx->args[0]);
+    s64 nr = r.orig_ax;
+    s64 ret = ctx->args[1];
+    if (*state == TJ_ARMED && !tj_is_exec(nr))
+        return 0;
+    u32 tid = (u32)pid_tgid;
+    u64 now = bpf_ktime_get_ns();
+    u64 ts = now;
+    s64 dur = -1;
+    struct tj_start *s = starts.lookup(&tid);
+    if (s && s->ts && (s->nr == nr || nr == -1)) {
+        /* nr == -1: rt_sigreturn restored a frame whose orig_ax is -1 */
+        ts = s->ts;
+        dur = now - s->ts;
+        nr = s->nr;
+        s->ts = 0;
+    }
+    tj_emit(ctx, &r, pid_tgid, nr, ts, dur, ret);
+    if (ret == 0 && tj_is_exec(nr))
+        tj_emit_start(&r, pid_tgid, now);
+    return 0;
+}
+
+static __always_inline struct tj_proc *tj_proc_begin(int kind, u64 pid_tgid)
+{
+    int zero = 0;
+    struct tj_proc *p = scratch.lookup(&zero);
+    if (!p)
+        return 0;
+    p->ts = bpf_ktime_get_ns();
+    p->kind = kind;
+    p->pid = pid_tgid >> 32;
+    p->tid = (u32)pid_tgid;
+    p->ppid = -1;
+    p->aux = 0;
+    p->ip = 0;
+    p->sp = 0;
+    p->filename[0] = 0;
+    bpf_get_current_comm(&p->comm, sizeof(p->comm));
+    return p;
+}
+
+/* The small header of tj_proc (no stack copy) is what fork/exec/exit send. */
+#define TJ_PROC_SMALL (sizeof(struct tj_proc) - TJ_STACK_WORDS * 8)
+
+TRACEPOINT_PROBE(sched, sched_process_fork)
+{
+    u64 pid_tgid = bpf_get_current_pid_tgid();
+    u32 tgid = pid_tgid >> 32;
+    u8 *state = tracked.lookup(&tgid);
+    if (!state || *state != TJ_TRACKED)
+        return 0;
+    u32 child = args->child_pid;
+    u8 v = TJ_TRACKED;
+    tracked.update(&child, &v);
+    struct tj_proc *p = tj_proc_begin(PROC_FORK, pid_tgid);
+    if (!p)
+        return 0;
+    p->pid = child;      /* the new task's tid; the loader tells a thread from a process */
+    p->tid = child;
+    p->ppid = tgid;
+    p->aux = (u32)pid_tgid;  /* the tid that forked */
+    TP_DATA_LOC_READ_STR(p->filename, child_comm, 16);
+    if (procs.ringbuf_output(p, sizeof(*p), 0) != 0)
+        tj_count(CNT_PROCS_LOST);
+    return 0;
+}
+
+TRACEPOINT_PROBE(sched, sched_process_exec)
+{
+    u64 pid_tgid = bpf_get_current_pid_tgid();
+    u32 tgid = pid_tgid >> 32;
+    u8 *state = tracked.lookup(&tgid);
+    if (!state)
+        return 0;
+    if (*state == TJ_ARMED) {
+        u8 v = TJ_TRACKED;
+        tracked.update(&tgid, &v);
+    }
+    struct tj_proc *p = tj_proc_begin(PROC_EXEC, pid_tgid);
+    if (!p)
+        return 0;
+    p->aux = args->old_pid;
+    TP_DATA_LOC_READ_STR(p->filename, filename, TJ_PATH_LEN);
+    if (procs.ringbuf_output(p, sizeof(*p), 0) != 0)
+        tj_count(CNT_PROCS_LOST);
+    return 0;
+}
+
+TRACEPOINT_PROBE(sched, sched_process_exit)
+{
+    u64 pid_tgid = bpf_get_current_pid_tgid();
+    u32 tgid = pid_tgid >> 32;
+    u32 tid = (u32)pid_tgid;
+    u8 *state = tracked.lookup(&tgid);
+    if (!state)
+        return 0;
+    int dead = args->group_dead;
+    if (*state == TJ_TRACKED) {
+        struct tj_proc *p = tj_proc_begin(PROC_EXIT, pid_tgid);
+        if (p) {
+            p->aux = dead;
+            if (procs.ringbuf_output(p, sizeof(*p), 0) != 0)
+                tj_count(CNT_PROCS_LOST);
+        }
+    }
+    starts.delete(&tid);
+    if (tid != tgid)
+        tracked.delete(&tid);
+    if (dead)
+        tracked.delete(&tgid);
+    return 0;
+}
