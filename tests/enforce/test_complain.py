@@ -1,0 +1,123 @@
+"""Complain mode end to end through `tinyjail run --mode complain`: exact counts from audit
+records, children followed, the JSON report, and complain -> allowlist -> enforce."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from jailtools import nr
+
+pytestmark = pytest.mark.root
+
+
+def test_ten_thousand_logged_calls_count_exactly(helpers, policy_file, jail, tmp_path) -> None:
+    policy = policy_file(
+        {
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["getppid"], "action": "SCMP_ACT_KILL_PROCESS"}],
+        }
+    )
+    report = tmp_path / "r.json"
+    proc = jail(
+        policy,
+        helpers["repeat"],
+        str(nr("getppid")),
+        "10000",
+        options=("--mode", "complain", "--report", str(report)),
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "made 10000 calls\n"  # KILL became LOG: the command ran to completion
+    data = json.loads(report.read_text())
+    assert data["lost_records"] == 0
+    assert [(v["name"], v["nr"], v["arch"], v["count"]) for v in data["violations"]] == [
+        ("getppid", nr("getppid"), "x86_64", 10000)
+    ]
+    assert data["total"] == 10000
+    assert data["violations"][0]["first_ip"] > 0
+    assert data["suggestion"] == {"names": ["getppid"], "action": "SCMP_ACT_ALLOW"}
+    assert "10000" in proc.stderr and "getppid" in proc.stderr  # the rich table
+
+
+def test_every_deny_action_becomes_log_and_children_are_followed(
+    helpers, policy_file, jail, tmp_path
+) -> None:
+    policy = policy_file(
+        {
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [
+                {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_KILL"},
+                {"names": ["sched_yield"], "action": "SCMP_ACT_TRAP"},
+                {"names": ["getsid"], "action": "SCMP_ACT_ERRNO"},
+            ],
+        }
+    )
+    target = tmp_path / "made"
+    repeat = helpers["repeat"]
+    script = f"{repeat} {nr('sched_yield')} 3; {repeat} {nr('getsid')} 2; mkdir {target}; exit 4"
+    report = tmp_path / "r.json"
+    proc = jail(policy, "/bin/sh", "-c", script, options=("--mode", "complain", "--report", str(report)))
+    assert proc.returncode == 4
+    assert target.is_dir()  # mkdir was only logged
+    data = json.loads(report.read_text())
+    counts = {v["name"]: v["count"] for v in data["violations"]}
+    assert counts == {"sched_yield": 3, "getsid": 2, "mkdir": 1}  # grandchildren of tinyjail, all counted
+    comms = {v["name"]: v["comm"] for v in data["violations"]}
+    assert comms["mkdir"] == "mkdir"
+    assert data["exit_status"] == 4
+
+
+def test_complain_then_allowlist_then_enforce(policy_file, jail, tmp_path, run_cli) -> None:
+    """Discover what /bin/true needs under a kill-everything policy, allow exactly that, enforce."""
+    deny_all = policy_file({"defaultAction": "SCMP_ACT_KILL_PROCESS"})
+    report = tmp_path / "r.json"
+    proc = jail(deny_all, "/bin/true", options=("--mode", "complain", "--report", str(report)))
+    assert proc.returncode == 0, proc.stderr
+    rule = json.loads(report.read_text())["suggestion"]
+    assert "execve" in rule["names"] and "exit_group" in rule["names"]
+    allow = policy_file({"defaultAction": "SCMP_ACT_KILL_PROCESS", "syscalls": [rule]})
+    assert jail(allow, "/bin/true").returncode == 0
+    assert jail(deny_all, "/bin/true").returncode == 159
+
+
+def test_report_is_never_overwritten_without_force(helpers, policy_file, jail, tmp_path) -> None:
+    report = tmp_path / "r.json"
+    report.write_text("mine\n")
+    marker = tmp_path / "ran"
+    policy = policy_file({"defaultAction": "SCMP_ACT_ALLOW"})
+    proc = jail(
+        policy, "/usr/bin/touch", str(marker), options=("--mode", "complain", "--report", str(report))
+    )
+    assert proc.returncode == 2
+    assert "file exists" in proc.stderr and "--force" in proc.stderr
+    assert report.read_text() == "mine\n"
+    assert not marker.exists()  # refused before anything ran
+    proc = jail(
+        policy,
+        "/usr/bin/touch",
+        str(marker),
+        options=("--mode", "complain", "--report", str(report), "--force"),
+    )
+    assert proc.returncode == 0
+    assert json.loads(report.read_text())["total"] == 0
+    assert marker.exists()
+
+
+def test_policy_log_rules_are_not_reported_as_violations(helpers, policy_file, jail, tmp_path) -> None:
+    policy = policy_file(
+        {
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [
+                {"names": ["sched_yield"], "action": "SCMP_ACT_LOG"},
+                {"names": ["getsid"], "action": "SCMP_ACT_ERRNO"},
+            ],
+        }
+    )
+    report = tmp_path / "r.json"
+    script = f"{helpers['repeat']} {nr('sched_yield')} 5; {helpers['repeat']} {nr('getsid')} 6"
+    proc = jail(policy, "/bin/sh", "-c", script, options=("--mode", "complain", "--report", str(report)))
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(report.read_text())
+    assert {v["name"]: v["count"] for v in data["violations"]} == {"getsid": 6}
+    assert data["logged_by_policy"] == 5
