@@ -9,6 +9,7 @@ the CLOCK_MONOTONIC origin); the file is streamed so a million events do not bui
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Iterator
@@ -49,6 +50,14 @@ def events(trace: Trace) -> Iterator[dict[str, Any]]:
     yield from _seccomp_instants(trace.seccomp, t0)
 
 
+def _lines(trace: Trace, t0: int) -> Iterator[str]:
+    dumps = functools.partial(json.dumps, separators=(",", ":"), default=str)
+    yield from map(dumps, _metadata(trace))
+    yield from _syscall_lines(trace.events, t0)
+    yield from map(dumps, _process_instants(trace.processes, t0))
+    yield from map(dumps, _seccomp_instants(trace.seccomp, t0))
+
+
 def origin(trace: Trace) -> int:
     """The earliest timestamp (ns) of any table: time zero of the exported timeline."""
     starts = [int(df["ts"].min()) for df in (trace.events, trace.processes, trace.seccomp) if len(df)]
@@ -67,11 +76,12 @@ def _write(trace: Trace, out: IO[str]) -> int:
     out.write('{"displayTimeUnit": "ns", "otherData": ')
     out.write(json.dumps(other, default=str))
     out.write(', "traceEvents": [\n')
+    t0 = origin(trace)
     n = 0
-    for event in events(trace):
+    for line in _lines(trace, t0):
         if n:
             out.write(",\n")
-        out.write(json.dumps(event, separators=(",", ":"), default=str))
+        out.write(line)
         n += 1
     out.write("\n]}\n")
     return n
@@ -104,45 +114,66 @@ def _metadata(trace: Trace) -> Iterator[dict[str, Any]]:
 
 
 def _syscalls(ev: pd.DataFrame, t0: int) -> Iterator[dict[str, Any]]:
+    """Complete events as dicts (see `_syscall_lines` for the fast path `export` uses)."""
+    for line in _syscall_lines(ev, t0):
+        yield json.loads(line)
+
+
+def _syscall_lines(ev: pd.DataFrame, t0: int) -> Iterator[str]:
+    """One JSON text per syscall, formatted column-wise: ~10x faster than json.dumps per dict."""
     if not len(ev):
         return
-    cols = [
-        "ts",
-        "pid",
-        "tid",
-        "name",
-        "nr",
-        "ret",
-        "errno",
-        "duration_ns",
-        "path",
-        *(f"arg{i}" for i in range(6)),
+    names = ev["name"].astype("string")
+    missing = names.isna().to_numpy()
+    name_text = [
+        json.dumps(f"syscall_{nr}") if miss else _quoted(str(nm))
+        for nm, nr, miss in zip(names.fillna("").to_numpy(), ev["nr"].to_numpy(), missing, strict=True)
     ]
-    frame = ev[cols].astype({"name": "string", "errno": "string", "path": "string"})
-    for row in frame.itertuples(index=False):
-        dur = int(row.duration_ns)
-        args: dict[str, Any] = {
-            "nr": int(row.nr),
-            "args": [hex(int(getattr(row, f"arg{i}"))) for i in range(6)],
-            "ret": int(row.ret),
-        }
-        if _present(row.errno):
-            args["errno"] = str(row.errno)
-        if _present(row.path):
-            args["path"] = str(row.path)
-        if dur < 0:
-            args["duration"] = "unknown (entry or exit not seen)"
-        name = str(row.name) if _present(row.name) else f"syscall_{int(row.nr)}"
-        yield {
-            "name": name,
-            "cat": "syscall" if not _present(row.errno) else "syscall,error",
-            "ph": "X",
-            "ts": _us(int(row.ts), t0),
-            "dur": max(dur, 0) / 1000.0,
-            "pid": int(row.pid),
-            "tid": int(row.tid),
-            "args": args,
-        }
+    errnos = ev["errno"].astype("string")
+    err_missing = errnos.isna().to_numpy()
+    err_text = errnos.fillna("").to_numpy()
+    paths = ev["path"].astype("string")
+    path_missing = paths.isna().to_numpy()
+    path_text = paths.fillna("").to_numpy()
+    ts = ((ev["ts"].to_numpy() - t0) / 1000.0).tolist()
+    dur_ns = ev["duration_ns"].to_numpy()
+    durs = (dur_ns.clip(min=0) / 1000.0).tolist()
+    unknown = (dur_ns < 0).tolist()
+    args = [[hex(int(v)) for v in ev[f"arg{i}"].to_numpy()] for i in range(6)]
+    cols = zip(
+        name_text,
+        ts,
+        durs,
+        unknown,
+        ev["pid"].tolist(),
+        ev["tid"].tolist(),
+        ev["nr"].tolist(),
+        ev["ret"].tolist(),
+        err_missing,
+        err_text,
+        path_missing,
+        path_text,
+        *args,
+        strict=True,
+    )
+    for name, t, dur, unk, pid, tid, nr, ret, no_err, err, no_path, path, *a in cols:
+        extra = ""
+        if not no_err:
+            extra += f',"errno":"{err}"'
+        if not no_path:
+            extra += f',"path":{json.dumps(path)}'
+        if unk:
+            extra += ',"duration":"unknown (entry or exit not seen)"'
+        cat = "syscall" if no_err else "syscall,error"
+        yield (
+            f'{{"name":{name},"cat":"{cat}","ph":"X","ts":{t!r},"dur":{dur!r},"pid":{pid},"tid":{tid},'
+            f'"args":{{"nr":{nr},"args":["{a[0]}","{a[1]}","{a[2]}","{a[3]}","{a[4]}","{a[5]}"],"ret":{ret}{extra}}}}}'
+        )
+
+
+@functools.cache
+def _quoted(text: str) -> str:
+    return json.dumps(text)
 
 
 def _process_instants(pr: pd.DataFrame, t0: int) -> Iterator[dict[str, Any]]:
