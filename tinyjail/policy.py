@@ -999,9 +999,76 @@ def evaluate(
 ) -> tuple[str, int | None]:
     """(action, errno) the compiled filter returns for syscall ``name`` with ``args``.
 
-    An unconditional rule decides alone; otherwise the conditional rules whose conditions all
-    hold are considered and the strictest of them wins; if none holds, the default action.
+    The effective rules are compiled by libseccomp (as enforcement does) and the exported BPF
+    program is run by `tinyjail.bpfsim` on a ``seccomp_data`` for this call, so overlapping
+    argument rules resolve exactly as in the kernel. A name the ABI lacks gets the default
+    action; a foreign ABI (x86, x32) the policy's architectures do not cover gets
+    SCMP_ACT_KILL_PROCESS, the bad-arch action of tinyjail's filters. If libseccomp cannot
+    compile the rules, a model of its semantics answers instead (an unconditional rule decides
+    alone; else the strictest matching conditional rule; else the default).
     """
+    kern = kernel or running_kernel()
+    text = dumps(policy)
+    default = (policy.default_action, ret_errno(policy.default_action, policy.default_errno_ret))
+    nr = syscalls.number(name, arch)
+    if nr is None:
+        return default
+    if arch != syscalls.NATIVE_ARCH and syscalls.ARCHES[arch].oci not in effective_architectures(policy):
+        return "SCMP_ACT_KILL_PROCESS", None   # the bad-arch action of tinyjail's filters
+    program = _program(text, arch, frozenset(caps or ()), kern)
+    if program is None:
+        return _evaluate_model(policy, name, args, arch, caps, kern)
+    from tinyjail import bpfsim
+
+    token = syscalls.ARCHES["x86_64" if arch == "x32" else arch].token
+    action, data = bpfsim.decode(bpfsim.run(program, bpfsim.seccomp_data(nr, token, args)))
+    if action == "SCMP_ACT_KILL_THREAD" and "SCMP_ACT_KILL" in _actions_used(policy) \
+            and "SCMP_ACT_KILL_THREAD" not in _actions_used(policy):
+        action = "SCMP_ACT_KILL"
+    return action, (data if action in RET_DATA_ACTIONS else None)
+
+
+def _actions_used(policy: Policy) -> set[str]:
+    return {policy.default_action, *(r.action for r in policy.syscalls)}
+
+
+def _scmp_action(action: str, errno_ret: int | None) -> int:
+    import pyseccomp
+
+    if action == "SCMP_ACT_ERRNO":
+        return pyseccomp.ERRNO(ret_errno(action, errno_ret) or 0)
+    if action == "SCMP_ACT_TRACE":
+        return pyseccomp.TRACE(ret_errno(action, errno_ret) or 0)
+    value: int = getattr(pyseccomp, action.removeprefix("SCMP_ACT_"))
+    return value
+
+
+@functools.lru_cache(maxsize=32)
+def _program(text: str, arch: str, caps: frozenset[str], kernel: tuple[int, int]) -> bytes | None:
+    """The BPF program libseccomp generates for the effective rules (None if it refuses them)."""
+    import tempfile
+
+    import pyseccomp
+
+    policy = from_dict(json.loads(text))
+    try:
+        filt = pyseccomp.SyscallFilter(_scmp_action(policy.default_action, policy.default_errno_ret))
+        if arch != syscalls.NATIVE_ARCH:
+            filt.add_arch(syscalls.ARCHES[arch].token)
+        for rule in _compiled(text, arch, caps, kernel):
+            conds = [pyseccomp.Arg(a.index, getattr(pyseccomp, a.op.removeprefix("SCMP_CMP_")), a.value,
+                                   a.value_two) for a in rule.args]
+            filt.add_rule(_scmp_action(rule.action, rule.errno_ret), rule.name, *conds)
+        with tempfile.TemporaryFile() as fh:
+            filt.export_bpf(fh)
+            fh.seek(0)
+            return fh.read()
+    except (OSError, ValueError, RuntimeError):
+        return None
+
+
+def _evaluate_model(policy: Policy, name: str, args: Sequence[int], arch: str,
+                    caps: Iterable[str] | None, kernel: tuple[int, int]) -> tuple[str, int | None]:
     rules = [r for r in effective_rules(policy, arch, caps, kernel) if r.name == name]
     default = (policy.default_action, ret_errno(policy.default_action, policy.default_errno_ret))
     if not rules:
