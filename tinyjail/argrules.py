@@ -146,14 +146,24 @@ READ_ONLY_MASK = "O_ACCMODE|O_CREAT|O_TRUNC"
 in the mask too because O_RDONLY|O_CREAT creates a file and O_RDONLY|O_TRUNC truncates one."""
 
 
-def openat_read_only(include_open: bool = True) -> list[SyscallRule]:
+RUNC_EXEC_FIFO_FLAGS = "O_WRONLY|O_CLOEXEC"
+"""runc 1.1 loads the filter, then opens its exec fifo with these flags before execve: a
+read-only policy meant for runc must also allow exactly this (see notes/audit.md)."""
+
+
+def openat_read_only(include_open: bool = True, also_exact: Iterable[str | int] = ()) -> list[SyscallRule]:
     """Allow ``openat`` (and ``open``) only for reading: (flags & O_ACCMODE|O_CREAT|O_TRUNC)
-    == O_RDONLY. ``openat2`` passes its flags in a struct and cannot be checked."""
+    == O_RDONLY. ``also_exact`` adds flag values allowed as they are (e.g.
+    `RUNC_EXEC_FIFO_FLAGS`). ``openat2`` passes its flags in a struct and cannot be checked."""
     targets = [("openat", 2)] + ([("open", 1)] if include_open else [])
+    extra = list(also_exact)
     rules = []
     for name, index in targets:
         args = [_arg(name, index, READ_ONLY_MASK, MASKED_EQ, "O_RDONLY")]
         rules.append(SyscallRule(names=[name], action=ALLOW, args=args, comment=f"{name} read-only"))
+        for flags in extra:
+            args = [_arg(name, index, flags)]
+            rules.append(SyscallRule(names=[name], action=ALLOW, args=args, comment=_comment(name, args)))
     return rules
 
 
@@ -164,6 +174,7 @@ def _comment(name: str, args: list[Arg]) -> str:
 __all__ = [
     "DEFAULT_PERSONALITIES",
     "READ_ONLY_MASK",
+    "RUNC_EXEC_FIFO_FLAGS",
     "clone_without_namespaces",
     "ioctl_requests",
     "namespace_flags",
