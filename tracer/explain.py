@@ -353,6 +353,7 @@ def _finish(expl: Explanation) -> None:
     expl.processes = [
         ProcessUse(pid, comm, n) for (pid, comm), n in sorted(procs.items(), key=lambda kv: -kv[1])
     ]
+    expl.call_sites = _merged_sites(expl.call_sites)
     expl.call_sites_total = len(expl.call_sites)
     expl.call_sites = sorted(expl.call_sites, key=lambda s: (-s.count, s.first_ts))[:TOP]
     merged_args: dict[int, dict[str, int]] = {}
@@ -364,6 +365,28 @@ def _finish(expl: Explanation) -> None:
         ArgValues(i, sorted(v.items(), key=lambda kv: -kv[1])[:TOP], len(v))
         for i, v in sorted(merged_args.items())
     ]
+
+
+def _merged_sites(sites: list[CallSite]) -> list[CallSite]:
+    """One site per (trace, symbolized frames): the same code path in several processes (each with
+    its own address-space layout, so its own stack ids and ips) is one call site."""
+    merged: dict[tuple[str, tuple[str, ...]], CallSite] = {}
+    for site in sites:
+        key = (site.trace, tuple(site.frames))
+        have = merged.get(key)
+        if have is None:
+            merged[key] = CallSite(
+                list(site.frames), site.count, site.first_ts, site.first_offset_ns, site.trace, site.stack_id
+            )
+            continue
+        have.count += site.count
+        if site.first_ts < have.first_ts:
+            have.first_ts, have.first_offset_ns, have.stack_id = (
+                site.first_ts,
+                site.first_offset_ns,
+                site.stack_id,
+            )
+    return list(merged.values())
 
 
 def _merged(pairs: list[tuple[str, int]]) -> list[tuple[str, int]]:
@@ -464,14 +487,16 @@ def renderable(expl: Explanation) -> RenderableType:
                 sites.add_column("first at", justify="right")
                 sites.add_column("stack (innermost first)")
                 for s in expl.call_sites:
-                    sites.add_row(str(s.count), f"{s.first_offset_ns / 1e6:.3f} ms", "\n".join(s.frames))
+                    sites.add_row(
+                        str(s.count), f"{s.first_offset_ns / 1e6:.3f} ms", Text("\n".join(s.frames))
+                    )
                 parts.append(sites)
             if expl.paths:
                 paths = Table(title="paths", title_justify="left", show_edge=False)
                 paths.add_column("calls", justify="right")
                 paths.add_column("path")
                 for p, n in expl.paths[:TOP]:
-                    paths.add_row(str(n), p)
+                    paths.add_row(str(n), Text(p))
                 if len(expl.paths) > TOP:
                     paths.add_row("", f"... {len(expl.paths) - TOP} more")
                 parts.append(paths)
