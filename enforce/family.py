@@ -25,6 +25,7 @@ PROC_CN_MCAST_LISTEN = 1
 PROC_CN_MCAST_IGNORE = 2
 PROC_EVENT_FORK = 0x1
 PROC_EVENT_EXEC = 0x2
+PROC_EVENT_EXIT = 0x80000000
 NLMSG_DONE = 3
 
 _NLMSGHDR = struct.Struct("=IHHII")
@@ -32,6 +33,7 @@ _CN_MSG = struct.Struct("=IIIIHH")
 _EVENT_HEAD = struct.Struct("=IIQ")     # what, cpu, timestamp_ns
 _FORK = struct.Struct("=IIII")          # parent_pid, parent_tgid, child_pid, child_tgid
 _EXEC = struct.Struct("=II")            # process_pid, process_tgid
+_EXIT = struct.Struct("=IIII")          # process_pid, process_tgid, exit_code, exit_signal
 _HEAD = _NLMSGHDR.size + _CN_MSG.size
 
 
@@ -41,7 +43,8 @@ class ProcessFamily:
 
     complete: bool = False
     error: str | None = None
-    _events: list[tuple[int, int, int]] = field(default_factory=list)   # (what, parent_tgid|tgid, child_tgid)
+    # (FORK, parent_tgid, child_tgid) | (EXEC, tgid, tgid) | (EXIT, tgid, signal)
+    _events: list[tuple[int, int, int]] = field(default_factory=list)
     _sock: socket.socket | None = None
     _stop_r: int = -1
     _stop_w: int = -1
@@ -110,6 +113,10 @@ class ProcessFamily:
             elif what == PROC_EVENT_EXEC:
                 _, tgid = _EXEC.unpack_from(data, body)
                 self._events.append((PROC_EVENT_EXEC, tgid, tgid))
+            elif what == PROC_EVENT_EXIT:
+                _, tgid, code, _ = _EXIT.unpack_from(data, body)
+                if code & 0x7F:                  # died of a signal (a thread too): (tgid, signal)
+                    self._events.append((PROC_EVENT_EXIT, tgid, code & 0x7F))
             if length <= 0:
                 break
             off += (length + 3) & ~3
@@ -143,6 +150,12 @@ class ProcessFamily:
             if what == PROC_EVENT_FORK and parent in family:
                 family.add(child)
         return family
+
+    def killed_by(self, sig: int) -> bool:
+        """True when a thread or process of the family died of signal ``sig`` (e.g. SIGSYS)."""
+        members = self.members()
+        return any(what == PROC_EVENT_EXIT and tgid in members and signo == sig
+                   for what, tgid, signo in list(self._events))
 
     def execed(self, pid: int) -> bool:
         """True when ``pid`` called execve successfully (only known when `complete`)."""

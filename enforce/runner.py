@@ -24,6 +24,7 @@ import json
 import os
 import shutil
 import signal
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -235,9 +236,14 @@ def run(
             why = os.strerror(eno) if eno else "internal error in the child"
             raise EnforceError(f"the kernel refused to load the filter ({why}); {argv[0]} was not run")
         if reader is not None:
-            if os.WIFSIGNALED(wait_status) and os.WTERMSIG(wait_status) == signal.SIGSYS:
+            sigsys = os.WIFSIGNALED(wait_status) and os.WTERMSIG(wait_status) == signal.SIGSYS
+            if sigsys:
                 _await_kill_record(reader, family)
-            reader.close()
+            if sigsys or mode == "complain" or not family.complete or family.killed_by(signal.SIGSYS):
+                reader.close()                 # drains every record queued so far
+            else:
+                # Nothing was killed by seccomp: no record is needed, so do not wait for the drain.
+                threading.Thread(target=reader.close, name="tinyjail-audit-close", daemon=True).start()
             records = list(reader.records())
             lost = int(getattr(reader, "lost", 0))
             messages.extend(f"note: {w}" for w in getattr(reader, "warnings", []))

@@ -1,0 +1,153 @@
+#!/usr/bin/env python3
+"""Benchmark: what a tinyjail filter costs a syscall-heavy command.
+
+``dd if=/dev/zero of=/dev/null bs=1 count=1000000`` makes two million syscalls. It is timed
+(wall clock, median of N alternating rounds, all measured in this invocation):
+
+* ``none``      - dd alone (the baseline of every ratio);
+* ``moby``      - ``tinyjail run --policy moby-default-seccomp.json -- dd ...`` (start-up included);
+* ``allowlist`` - ``tinyjail run`` under a ~60-syscall allowlist with argument rules on
+  read/write/openat (start-up included);
+* ``launcher-*`` - the same two filters loaded by a minimal C launcher
+  (tools/bench_seccomp_launcher.c) against the launcher with no filter: the per-syscall cost
+  of the filter alone, without tinyjail's Python start-up.
+
+Usage: .venv/bin/python tools/bench_enforce.py [--rounds 7] [--count 1000000] [--moby PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_MOBY = REPO.parent / "shared" / "data" / "moby-default-seccomp.json"
+
+O_ACCMODE = 0o3
+O_RDONLY = 0
+O_WRONLY = 1
+
+ALLOWLIST_NAMES = [
+    # start-up of a dynamically linked program (ld.so, libc)
+    "execve", "brk", "arch_prctl", "mmap", "mprotect", "munmap", "pread64", "access", "newfstatat", "fstat",
+    "close", "set_tid_address", "set_robust_list", "rseq", "prlimit64", "getrandom", "mremap", "madvise",
+    # what dd and a typical small tool use
+    "lseek", "dup2", "dup3", "fcntl", "fadvise64", "ioctl", "rt_sigaction", "rt_sigprocmask", "rt_sigreturn",
+    "sigaltstack", "exit", "exit_group", "getpid", "getppid", "gettid", "getuid", "geteuid", "getgid",
+    "getegid", "uname", "clock_gettime", "clock_nanosleep", "nanosleep", "futex", "sched_yield",
+    "sched_getaffinity", "poll", "ppoll", "pselect6", "readlink", "readlinkat", "statx", "getcwd", "fsync",
+    "fdatasync", "ftruncate", "getdents64", "kill", "tgkill", "wait4", "pipe2",
+]
+"""~60 names; read, write and openat come with argument rules below."""
+
+
+def allowlist_policy() -> dict[str, object]:
+    """A least-privilege policy for dd: names above, plus read/write on fds < 1024 with a count cap
+    (AND of two conditions) and openat read-only OR write-only (two rules, OR-ed)."""
+    fd_and_count = [
+        {"index": 0, "value": 1024, "op": "SCMP_CMP_LT"},
+        {"index": 2, "value": 1 << 20, "op": "SCMP_CMP_LE"},
+    ]
+    return {
+        "defaultAction": "SCMP_ACT_KILL_PROCESS",
+        "architectures": ["SCMP_ARCH_X86_64"],
+        "syscalls": [
+            {"names": ALLOWLIST_NAMES, "action": "SCMP_ACT_ALLOW"},
+            {"names": ["read"], "action": "SCMP_ACT_ALLOW", "args": fd_and_count},
+            {"names": ["write"], "action": "SCMP_ACT_ALLOW", "args": fd_and_count},
+            {"names": ["openat"], "action": "SCMP_ACT_ALLOW",
+             "args": [{"index": 2, "value": O_ACCMODE, "valueTwo": O_RDONLY, "op": "SCMP_CMP_MASKED_EQ"}]},
+            {"names": ["openat"], "action": "SCMP_ACT_ALLOW",
+             "args": [{"index": 2, "value": O_ACCMODE, "valueTwo": O_WRONLY, "op": "SCMP_CMP_MASKED_EQ"}]},
+        ],
+    }
+
+
+def timed(argv: list[str]) -> float:
+    start = time.perf_counter()
+    proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0:
+        sys.exit(f"bench: {' '.join(argv[:6])}... failed with {proc.returncode}: {proc.stderr.decode()[-400:]}")
+    return elapsed
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rounds", type=int, default=7, help="alternating rounds (median taken; >= 5)")
+    ap.add_argument("--count", type=int, default=1_000_000, help="dd count (bs=1)")
+    ap.add_argument("--moby", type=Path, default=DEFAULT_MOBY, help="moby's default seccomp profile")
+    ap.add_argument("--json", action="store_true", help="also print the figures as one JSON line")
+    opts = ap.parse_args()
+    if opts.rounds < 5:
+        ap.error("--rounds must be at least 5")
+    if not opts.moby.exists():
+        ap.error(f"{opts.moby}: not found (moby's profile is read from ../shared/data)")
+    if shutil.which("gcc") is None:
+        ap.error("gcc is needed for the minimal launcher (make setup)")
+
+    from tinyjail import enforce
+    from tinyjail.policy import load, loads
+
+    dd = [shutil.which("dd") or "/bin/dd", "if=/dev/zero", "of=/dev/null", "bs=1", f"count={opts.count}"]
+    tinyjail = [sys.executable, "-m", "tinyjail", "run", "--policy"]
+    with tempfile.TemporaryDirectory(prefix="bench-enforce-") as tmp_s:
+        tmp = Path(tmp_s)
+        allow_path = tmp / "allowlist.json"
+        allow_path.write_text(json.dumps(allowlist_policy()))
+        launcher = tmp / "launcher"
+        subprocess.run(["gcc", "-O2", "-o", str(launcher), str(REPO / "tools" / "bench_seccomp_launcher.c")],
+                       check=True)
+        filters = {}
+        for name, pol in (("moby", load(opts.moby)), ("allowlist", loads(allow_path.read_text(), str(allow_path)))):
+            data = enforce.bpf_bytes(enforce.build_filter(pol))
+            (tmp / f"{name}.bpf").write_bytes(data)
+            filters[name] = len(data) // 8
+        configs: dict[str, list[str]] = {
+            "none": dd,
+            "moby": [*tinyjail, str(opts.moby), "--", *dd],
+            "allowlist": [*tinyjail, str(allow_path), "--", *dd],
+            "launcher-none": [str(launcher), "-", *dd],
+            "launcher-moby": [str(launcher), str(tmp / "moby.bpf"), *dd],
+            "launcher-allowlist": [str(launcher), str(tmp / "allowlist.bpf"), *dd],
+        }
+        for argv in configs.values():      # warm-up, and proof that dd runs under each filter
+            timed(argv)
+        samples: dict[str, list[float]] = {k: [] for k in configs}
+        for _ in range(opts.rounds):
+            for name, argv in configs.items():
+                samples[name].append(timed(argv))
+
+    med = {k: statistics.median(v) for k, v in samples.items()}
+    base, lbase = med["none"], med["launcher-none"]
+    print(f"dd bs=1 count={opts.count}: {2 * opts.count:,} syscalls; median of {opts.rounds} alternating rounds")
+    print(f"filters: moby {filters['moby']} BPF instructions, allowlist {filters['allowlist']}")
+    rows = [
+        ("none (dd alone)", "none", base),
+        ("tinyjail run, moby default profile", "moby", base),
+        ("tinyjail run, ~60-syscall allowlist + arg rules", "allowlist", base),
+        ("launcher, no filter", "launcher-none", base),
+        ("launcher, moby filter only", "launcher-moby", lbase),
+        ("launcher, allowlist filter only", "launcher-allowlist", lbase),
+    ]
+    print(f"{'configuration':50} {'median s':>9} {'min s':>7} {'ratio':>7}  baseline")
+    for label, key, ref in rows:
+        ratio = med[key] / ref
+        basis = "dd alone" if ref is base else "launcher, no filter"
+        print(f"{label:50} {med[key]:9.3f} {min(samples[key]):7.3f} {ratio:6.3f}x  {basis}")
+    startup = med["launcher-none"] - base
+    print(f"tinyjail run start-up overhead (median, moby): {med['moby'] - base - (med['launcher-moby'] - lbase):.3f} s; "
+          f"launcher start-up: {startup:.3f} s")
+    if opts.json:
+        print(json.dumps({"median_s": med, "filters_insns": filters, "rounds": opts.rounds, "count": opts.count}))
+
+
+if __name__ == "__main__":
+    main()
