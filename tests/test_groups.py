@@ -42,7 +42,7 @@ def test_same_groups_as_installed_systemd_252() -> None:
         pytest.skip("systemd-analyze of systemd 252 is not installed")
     assert set(installed) == set(groups.GROUPS)
     for name, members in groups.GROUPS.items():
-        if name == "@known":   # regenerated from the kernel's table in point releases (names also removed)
+        if name == "@known":  # regenerated from the kernel's table in point releases (names also removed)
             continue
         missing = set(members) - installed[name]
         assert not missing, f"{name}: not in systemd-analyze's {name}: {sorted(missing)}"
@@ -76,8 +76,9 @@ def test_groups_compile_to_native_syscalls_only() -> None:
 
     native = set(syscalls.table("x86_64"))
     for name in ("@default", "@system-service", "@obsolete"):
-        pol = policy.from_dict({"defaultAction": "SCMP_ACT_ERRNO",
-                                "syscalls": [{"names": [name], "action": "SCMP_ACT_ALLOW"}]})
+        pol = policy.from_dict(
+            {"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": [name], "action": "SCMP_ACT_ALLOW"}]}
+        )
         compiled = {r.name for r in policy.effective_rules(pol)}
         assert compiled == groups.expand(name) & native
 
@@ -90,8 +91,10 @@ def test_groups_of_agrees_with_expand() -> None:
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.sets(st.sampled_from(sorted(syscalls.table("x86_64"))), max_size=120),
-       st.sets(st.sampled_from(sorted(groups.GROUPS)), max_size=4))
+@given(
+    st.sets(st.sampled_from(sorted(syscalls.table("x86_64"))), max_size=120),
+    st.sets(st.sampled_from(sorted(groups.GROUPS)), max_size=4),
+)
 def test_collapse_loses_nothing(names: set[str], with_groups: set[str]) -> None:
     native = set(syscalls.table("x86_64"))
     have = set(names)
@@ -136,4 +139,7 @@ def test_cli_lists_groups_and_groups_of(run_cli) -> None:
 def test_cli_unknown_group_is_one_line_exit_2(run_cli) -> None:
     res = run_cli("groups", "@file-sytem")
     assert res.returncode == 2
-    assert res.stderr.strip() == 'tinyjail: error: unknown syscall group "@file-sytem" (did you mean "@file-system"?)'
+    assert (
+        res.stderr.strip()
+        == 'tinyjail: error: unknown syscall group "@file-sytem" (did you mean "@file-system"?)'
+    )
