@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import errno
 import os
-import socket
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -37,12 +36,11 @@ ALWAYS_ALLOWED: dict[str, str] = {
 }
 """Syscalls the enforced command needs although no trace can show them."""
 
-# Namespace-creating clone flags; CLONE_NEWTIME is left out on purpose: in clone() its bit is part
-# of the exit signal byte (CSIGNAL), CLONE_NEWTIME only exists for clone3/unshare.
-_CLONE_NAMESPACE_FLAGS = (
-    "CLONE_NEWNS|CLONE_NEWCGROUP|CLONE_NEWUTS|CLONE_NEWIPC|CLONE_NEWUSER|CLONE_NEWPID|CLONE_NEWNET"
-)
-
+UNFILTERABLE: dict[str, str] = {
+    "clone3": "seen; its flags are in memory that seccomp cannot read, so namespace creation through "
+    "clone3 cannot be refused while it is allowed",
+}
+"""Seen syscalls that get a rule of their own to say why their arguments are not narrowed."""
 
 @dataclass(frozen=True)
 class Seen:
@@ -96,10 +94,14 @@ def generate(
         else:
             narrowed.extend(rules)
     extra_needed = sorted(n for n in ALWAYS_ALLOWED if n not in seen)
+    unfilterable = [n for n in plain if n in UNFILTERABLE] if infer_args else []
+    plain = [n for n in plain if n not in unfilterable]
     rules_out: list[SyscallRule] = []
     if plain:
         rules_out.append(SyscallRule(names=plain, action="SCMP_ACT_ALLOW", comment=_provenance(traces)))
     rules_out.extend(narrowed)
+    for name in unfilterable:
+        rules_out.append(SyscallRule(names=[name], action="SCMP_ACT_ALLOW", comment=UNFILTERABLE[name]))
     for name in extra_needed:
         rules_out.append(SyscallRule(names=[name], action="SCMP_ACT_ALLOW", comment=ALWAYS_ALLOWED[name]))
     action = DEFAULTS[default]
@@ -256,7 +258,7 @@ def _per_value(index: int, what: str) -> Inference:
 
 def _socket(name: str, shapes: list[Seen]) -> list[SyscallRule] | None:
     """One rule per (family, type) seen; SOCK_CLOEXEC/SOCK_NONBLOCK and the protocol stay free."""
-    type_mask = LOW32 & ~(socket.SOCK_CLOEXEC | socket.SOCK_NONBLOCK)
+    from tinyjail.argrules import SOCK_TYPE_BITS as type_mask
     counts: dict[tuple[int, int], int] = {}
     for s in shapes:
         key = (s.args[0] & LOW32, s.args[1] & type_mask)
@@ -276,10 +278,11 @@ def _socket(name: str, shapes: list[Seen]) -> list[SyscallRule] | None:
 
 
 def clone_namespace_mask() -> int:
-    """The CLONE_NEW* bits a clone() call could carry (from tinyjail.symbols, not typed here)."""
-    from tinyjail.symbols import parse
+    """The CLONE_NEW* bits a clone() call can carry (shared with tinyjail.argrules; CLONE_NEWTIME is
+    not among them: in clone() its bit belongs to the exit-signal byte)."""
+    from tinyjail.argrules import namespace_flags
 
-    return parse("clone", 0, _CLONE_NAMESPACE_FLAGS)
+    return namespace_flags()[1]
 
 
 def _clone(name: str, shapes: list[Seen]) -> list[SyscallRule] | None:

@@ -233,3 +233,12 @@ def test_cli_lossy_and_missing_trace(tmp_path: Path, run_cli: Callable) -> None:
     assert "lossy" in ok.stderr
     missing = run_cli("profile", str(tmp_path / "nope"), "-o", str(tmp_path / "p.json"))
     assert missing.returncode == 2 and "not a trace directory" in missing.stderr
+
+
+def test_clone3_is_allowed_as_seen_and_flagged() -> None:
+    trace = build([Call("clone3", [0x7FFD_0000, 88], ret=9), Call("clone", ["SIGCHLD"], ret=10)])
+    pol = generate([trace])
+    (own,) = [r for r in pol.syscalls if r.names == ["clone3"]]
+    assert own.action == "SCMP_ACT_ALLOW" and not own.args and "cannot read" in (own.comment or "")
+    assert_every_event_allowed(pol, trace)
+    assert _denied(pol, "clone", parse("clone", 0, "CLONE_NEWUSER|SIGCHLD"))
