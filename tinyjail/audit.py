@@ -26,6 +26,7 @@ import os
 import re
 import socket
 import struct
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -219,7 +220,6 @@ class SeccompAuditReader:
         self._raw: list[bytes] = []
         self._parsed: list[SeccompRecord] = []
         self._n_parsed = 0
-        self._lock = threading.Lock()
         self._stop = threading.Event()
         self._sock: socket.socket | None = None
         self._thread: threading.Thread | None = None
@@ -310,42 +310,50 @@ class SeccompAuditReader:
 
     # -- reading ------------------------------------------------------------------------
     def _run(self) -> None:
+        """The hot loop: keep per-record work minimal (receive, note the serial, keep the raw
+        datagram); parsing happens later in `records()`."""
         sock = self._sock
         assert sock is not None
-        probe_nr = str(_probe_number()).encode()
-        me = str(os.getpid()).encode()
-        buf = bytearray(1 << 16)
-        view = memoryview(buf)
-        while not self._stop.is_set():
+        probe_call = b" syscall=" + str(_probe_number()).encode() + b" "
+        probe_pid = b" pid=" + str(os.getpid()).encode() + b" "
+        probe_code = b"code=" + hex(int(pyseccomp.LOG)).encode()
+        recv = sock.recv
+        keep = self._raw.append   # list.append is atomic under the GIL: no lock needed
+        stop = self._stop
+        hdr = _NLMSGHDR.size
+        seccomp_type = AUDIT_SECCOMP.to_bytes(2, sys.byteorder)   # nlmsg_type, host order
+        while not stop.is_set():
             try:
-                n = sock.recv_into(buf)
+                data = recv(1 << 16)
             except TimeoutError:
                 continue
             except OSError as err:
                 if err.errno == errno.ENOBUFS:
                     self.overruns += 1
                     continue
-                if self._stop.is_set():
+                if stop.is_set():
                     break
                 raise
-            if n < _NLMSGHDR.size:
+            if len(data) < hdr:
                 continue
-            length, kind = _NLMSGHDR.unpack_from(buf)[:2]
-            end = min(n, length) if length >= _NLMSGHDR.size else n
-            body = bytes(view[_NLMSGHDR.size:end]).rstrip(b"\0")
-            head = _RECORD.match(body)
-            if head is not None:
-                self._account(int(head.group(3)))
-            if kind != AUDIT_SECCOMP:
+            # "audit(SEC.MSEC:SERIAL): ..." right after the netlink header
+            colon = data.find(b":", hdr + 6, hdr + 40)
+            if colon > 0:
+                paren = data.find(b")", colon)
+                if paren > 0:
+                    serial = int(data[colon + 1:paren])
+                    if serial == self._last_serial + 1:
+                        self._last_serial = serial
+                    else:
+                        self._account(serial)
+            if data[4:6] != seccomp_type:
                 continue
-            if (b" pid=" + me + b" ") in body and (b" syscall=" + probe_nr + b" ") in body \
-                    and b"code=0x7ffc0000" in body:
+            if probe_call in data and probe_pid in data and probe_code in data:
                 with self._probe_seen:
                     self._probes_seen += 1
                     self._probe_seen.notify_all()
                 continue
-            with self._lock:
-                self._raw.append(body)
+            keep(data)
 
     def _account(self, serial: int) -> None:
         """Track serials never seen. Two CPUs may queue records out of serial order, so a
@@ -404,11 +412,13 @@ class SeccompAuditReader:
     # -- results ------------------------------------------------------------------------
     def records(self) -> list[SeccompRecord]:
         """Every record received so far that matches ``pids``, in arrival (kernel) order."""
-        with self._lock:
-            fresh = self._raw[self._n_parsed:]
-            self._n_parsed = len(self._raw)
-        for body in fresh:
-            rec = parse_record(body, self.mono_offset_ns)
+        upto = len(self._raw)
+        fresh = self._raw[self._n_parsed:upto]
+        self._n_parsed = upto
+        for data in fresh:
+            length = _NLMSGHDR.unpack_from(data)[0]
+            end = min(len(data), length) if length >= _NLMSGHDR.size else len(data)
+            rec = parse_record(data[_NLMSGHDR.size:end].rstrip(b"\0"), self.mono_offset_ns)
             if rec is not None:
                 self._parsed.append(rec)
         if self.pids is None:
