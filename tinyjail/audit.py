@@ -220,6 +220,7 @@ class SeccompAuditReader:
         self._raw: list[bytes] = []
         self._parsed: list[SeccompRecord] = []
         self._n_parsed = 0
+        self._parse_lock = threading.Lock()
         self._stop = threading.Event()
         self._sock: socket.socket | None = None
         self._thread: threading.Thread | None = None
@@ -412,19 +413,19 @@ class SeccompAuditReader:
     # -- results ------------------------------------------------------------------------
     def records(self) -> list[SeccompRecord]:
         """Every record received so far that matches ``pids``, in arrival (kernel) order."""
-        upto = len(self._raw)
-        fresh = self._raw[self._n_parsed:upto]
-        self._n_parsed = upto
-        for data in fresh:
-            length = _NLMSGHDR.unpack_from(data)[0]
-            end = min(len(data), length) if length >= _NLMSGHDR.size else len(data)
-            rec = parse_record(data[_NLMSGHDR.size:end].rstrip(b"\0"), self.mono_offset_ns)
-            if rec is not None:
-                self._parsed.append(rec)
-        if self.pids is None:
-            return list(self._parsed)
+        with self._parse_lock:   # records() may be called from several threads
+            upto = len(self._raw)
+            fresh = self._raw[self._n_parsed:upto]
+            self._n_parsed = upto
+            for data in fresh:
+                length = _NLMSGHDR.unpack_from(data)[0]
+                end = min(len(data), length) if length >= _NLMSGHDR.size else len(data)
+                rec = parse_record(data[_NLMSGHDR.size:end].rstrip(b"\0"), self.mono_offset_ns)
+                if rec is not None:
+                    self._parsed.append(rec)
+            parsed = list(self._parsed)
         keep = self.pids
-        return [r for r in self._parsed if keep(r.pid)]
+        return parsed if keep is None else [r for r in parsed if keep(r.pid)]
 
     @property
     def lost(self) -> int:
