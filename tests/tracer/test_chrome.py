@@ -90,3 +90,21 @@ def test_refuses_to_overwrite_without_force(tmp_path: Path) -> None:
     with pytest.raises(TraceError, match="already exists"):
         export(ls_like(), out, force=False)
     assert out.read_text() == "precious"
+
+
+@pytest.mark.root
+@pytest.mark.bpf
+def test_real_trace_export(tmp_path: Path) -> None:
+    from tinyjail.tracer import record
+
+    trace = record(["/bin/sh", "-c", "ls / > /dev/null; true"])
+    out = tmp_path / "real.json"
+    export(trace, out)
+    events = _load(out)["traceEvents"]
+    complete = [e for e in events if e["ph"] == "X"]
+    assert Counter(e["name"] for e in complete) == Counter(trace.events["name"].astype(str))
+    named = {e["pid"] for e in events if e["name"] == "process_name"}
+    assert named == {int(p) for p in set(trace.events["pid"]) | set(trace.processes["pid"])}
+    execs = [e for e in events if e["ph"] == "i" and e["name"].startswith("exec ")]
+    assert {e["args"]["filename"] for e in execs} >= {"/bin/sh", "/usr/bin/ls"}
+    assert min(e["ts"] for e in events if "ts" in e) == 0

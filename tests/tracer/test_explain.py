@@ -110,3 +110,27 @@ def test_cli(tmp_path: Path, run_cli: Callable) -> None:
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and 'did you mean "openat"' in bad.stderr
     plain = run_cli("explain", "mount")
     assert plain.returncode == 0 and "@mount" in plain.stdout
+
+
+@pytest.mark.root
+@pytest.mark.bpf
+def test_real_trace_call_sites_and_paths(tmp_path: Path) -> None:
+    from tinyjail.tracer import record
+
+    target = tmp_path / "hello.txt"
+    target.write_text("hello\n")
+    trace = record(["/bin/cat", str(target), str(tmp_path / "missing")])
+    ev = trace.events
+    opens = ev[ev["name"].astype(str) == "openat"]
+    expl = explain("SYS_openat", [trace], generate([trace]))
+    assert expl.count == len(opens) > 0
+    assert (str(target), 1) in expl.paths and (str(tmp_path / "missing"), 1) in expl.paths
+    assert dict(expl.failed).get("ENOENT", 0) >= 1
+    assert {p.comm for p in expl.processes} == {"cat"}
+    assert sum(s.count for s in expl.call_sites) <= expl.count and expl.call_sites
+    assert any("libc.so.6" in f or "ld-linux" in f for s in expl.call_sites for f in s.frames)
+    assert all(s.first_offset_ns >= 0 for s in expl.call_sites)
+    assert expl.verdict is not None and expl.verdict.recorded_denied == 0
+    assert expl.verdict.recorded_allowed == expl.count
+    text = _text(expl)
+    assert str(target) in text and "O_RDONLY" in text
