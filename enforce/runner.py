@@ -210,6 +210,7 @@ def run(
             reader = _open_audit()
         except BackendUnavailable as err:
             if need_audit:
+                family.close()
                 raise
             messages.append(f"note: {err} (a denied syscall cannot be named)")
         started = time.monotonic()

@@ -75,7 +75,8 @@ def timed(argv: list[str]) -> float:
     proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     elapsed = time.perf_counter() - start
     if proc.returncode != 0:
-        sys.exit(f"bench: {' '.join(argv[:6])}... failed with {proc.returncode}: {proc.stderr.decode()[-400:]}")
+        why = proc.stderr.decode()[-400:]
+        sys.exit(f"bench: {' '.join(argv[:6])}... failed with {proc.returncode}: {why}")
     return elapsed
 
 
@@ -106,7 +107,8 @@ def main() -> None:
         subprocess.run(["gcc", "-O2", "-o", str(launcher), str(REPO / "tools" / "bench_seccomp_launcher.c")],
                        check=True)
         filters = {}
-        for name, pol in (("moby", load(opts.moby)), ("allowlist", loads(allow_path.read_text(), str(allow_path)))):
+        policies = {"moby": load(opts.moby), "allowlist": loads(allow_path.read_text(), str(allow_path))}
+        for name, pol in policies.items():
             data = enforce.bpf_bytes(enforce.build_filter(pol))
             (tmp / f"{name}.bpf").write_bytes(data)
             filters[name] = len(data) // 8
@@ -117,6 +119,8 @@ def main() -> None:
             "launcher-none": [str(launcher), "-", *dd],
             "launcher-moby": [str(launcher), str(tmp / "moby.bpf"), *dd],
             "launcher-allowlist": [str(launcher), str(tmp / "allowlist.bpf"), *dd],
+            "true": ["/bin/true"],
+            "tinyjail-true": [*tinyjail, str(opts.moby), "--", "/bin/true"],
         }
         for argv in configs.values():      # warm-up, and proof that dd runs under each filter
             timed(argv)
@@ -127,7 +131,8 @@ def main() -> None:
 
     med = {k: statistics.median(v) for k, v in samples.items()}
     base, lbase = med["none"], med["launcher-none"]
-    print(f"dd bs=1 count={opts.count}: {2 * opts.count:,} syscalls; median of {opts.rounds} alternating rounds")
+    print(f"dd bs=1 count={opts.count}: {2 * opts.count:,} syscalls; "
+          f"median of {opts.rounds} alternating rounds")
     print(f"filters: moby {filters['moby']} BPF instructions, allowlist {filters['allowlist']}")
     rows = [
         ("none (dd alone)", "none", base),
@@ -142,11 +147,12 @@ def main() -> None:
         ratio = med[key] / ref
         basis = "dd alone" if ref is base else "launcher, no filter"
         print(f"{label:50} {med[key]:9.3f} {min(samples[key]):7.3f} {ratio:6.3f}x  {basis}")
-    startup = med["launcher-none"] - base
-    print(f"tinyjail run start-up overhead (median, moby): {med['moby'] - base - (med['launcher-moby'] - lbase):.3f} s; "
-          f"launcher start-up: {startup:.3f} s")
+    startup = med["tinyjail-true"] - med["true"]
+    print(f"start-up of `tinyjail run --policy moby -- /bin/true`: {med['tinyjail-true']:.3f} s "
+          f"(/bin/true alone {med['true']:.3f} s, so {startup:.3f} s is tinyjail's fixed cost)")
     if opts.json:
-        print(json.dumps({"median_s": med, "filters_insns": filters, "rounds": opts.rounds, "count": opts.count}))
+        figures = {"median_s": med, "filters_insns": filters, "rounds": opts.rounds, "count": opts.count}
+        print(json.dumps(figures))
 
 
 if __name__ == "__main__":
