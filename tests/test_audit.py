@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tinyjail import audit, syscalls
+from tinyjail import audit, symbols, syscalls
 from tinyjail.audit import SeccompAuditReader
 
 pytestmark = pytest.mark.root
@@ -192,3 +192,19 @@ def test_audit_status_reports_auditd() -> None:
     status = audit.audit_status()
     running = subprocess.run(["pgrep", "-x", "auditd"], capture_output=True).returncode == 0
     assert (status.pid != 0) == running
+
+
+def test_comm_with_a_space_is_decoded() -> None:
+    """The kernel hex-encodes a comm holding a space; the record shows it as text."""
+    _require_log_audited()
+    with SeccompAuditReader() as reader:
+        child = _python_child(f"""
+            ctypes.CDLL(None).prctl({symbols.parse("prctl", 0, "PR_SET_NAME")}, b"odd name", 0, 0, 0)
+            f = pyseccomp.SyscallFilter(pyseccomp.ALLOW)
+            f.add_rule(pyseccomp.LOG, "getppid")
+            f.load()
+            os.getppid()
+        """)
+        child.communicate(timeout=60)
+    reader.pids = lambda pid: pid == child.pid
+    assert [r.comm for r in reader.records()] == ["odd name"]
