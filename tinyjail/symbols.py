@@ -207,12 +207,14 @@ def parse(syscall: str, index: int, text: str) -> int:
     return total
 
 
-def _decompose(table: SymbolSet, value: int) -> str | None:
+def _decompose(table: SymbolSet, value: int, mask: bool = False) -> str | None:
     head: list[str] = []
     base = value & table.base_mask
     rest = value & ~table.base_mask
     if table.base_mask:
         base_name = table.by_value.get(base)
+        if mask and base == table.base_mask:   # O_ACCMODE|O_CREAT, not 0x3|O_CREAT
+            base_name = next((n for n in _MASKS if table.values.get(n) == base), base_name)
         if base_name is None:
             if base:
                 head.append(hex(base))
@@ -251,7 +253,7 @@ def render(syscall: str, index: int, value: int, op: str) -> str | None:
     mixed = value & table.base_mask and value & ~table.base_mask
     if mixed and value in table.by_value:   # a compound name such as PER_SVR4
         return table.by_value[value]
-    return _decompose(table, value)
+    return _decompose(table, value, mask=op == "SCMP_CMP_MASKED_EQ")
 
 
 __all__ = ["SymbolSet", "parse", "render", "symbol_set", "value_of"]
