@@ -208,3 +208,21 @@ def test_comm_with_a_space_is_decoded() -> None:
         child.communicate(timeout=60)
     reader.pids = lambda pid: pid == child.pid
     assert [r.comm for r in reader.records()] == ["odd name"]
+
+
+def test_unprivileged_reader_fails_with_a_fix_hint() -> None:
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.fail("setpriv (util-linux) is needed to drop privileges")
+    code = (
+        "from tinyjail.audit import SeccompAuditReader\n"
+        "from tinyjail.errors import BackendUnavailable\n"
+        "try:\n"
+        "    SeccompAuditReader().start()\n"
+        "except BackendUnavailable as err:\n"
+        "    print(err)\n"
+    )
+    proc = subprocess.run([setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all",
+                           sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd="/")
+    assert proc.returncode == 0, proc.stderr
+    assert "CAP_AUDIT_READ" in proc.stdout and "run as root" in proc.stdout
