@@ -12,6 +12,7 @@ trace is mostly written by the time CMD exits. See notes/tracer.md.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import os
 import platform
@@ -42,9 +43,9 @@ from tinyjail.timeline import (
 
 if TYPE_CHECKING:
     import pyarrow as pa
+    from tinyjail.tracer.syscalls.loader import Probe
 
     from tinyjail.policy import Policy
-    from tinyjail.tracer.syscalls.loader import Probe
 
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 SI_KERNEL = 0x80
@@ -124,8 +125,8 @@ class EventWriter:
         self.paths = paths
         self.names = _names_table()
         self.path_nrs = np.array(sorted(_path_nrs()), dtype=np.int32)
-        self.map_nrs = np.array(sorted(n for n in (syscalls.number(x) for x in _MAP_TRACKING) if n is not None),
-                                dtype=np.int32)
+        tracked = (syscalls.number(x) for x in _MAP_TRACKING)
+        self.map_nrs = np.array(sorted(n for n in tracked if n is not None), dtype=np.int32)
         self.schema = pa.schema([(name, _arrow_type(pa, dtype)) for name, dtype in EVENT_COLUMNS.items()])
         self.writer = pq.ParquetWriter(
             path, self.schema, compression="lz4", use_dictionary=["comm", "name", "errno", "path"],
@@ -370,6 +371,7 @@ def record_to(
     stack_k: int = 8,
     linger: float = LINGER_S,
     env: dict[str, str] | None = None,
+    ring_pages: int | None = None,
 ) -> RecordResult:
     """Run ``argv`` under the probe and write its trace to ``output``; returns the summary.
 
@@ -391,7 +393,13 @@ def record_to(
         filt = build_filter(policy, mode or "complain")
     execve = _Execve(path, argv, env)
 
-    probe = Probe(ProbeOptions(stack_k=stack_k if stacks else 0))
+    opts = ProbeOptions(stack_k=stack_k if stacks else 0)
+    if ring_pages is not None:
+        if ring_pages < 1 or ring_pages & (ring_pages - 1):
+            raise UsageError(f"ring size must be a power of two pages, not {ring_pages}")
+        opts = dataclasses.replace(opts, event_pages=ring_pages)
+    created = not out.exists()
+    probe = Probe(opts)
     reader: Any = None
     messages: list[str] = []
     prog = Progress()
@@ -455,6 +463,13 @@ def record_to(
         counters = probe.counters()
         sites = probe.sites()
         stack_ips = {sid: probe.stack(sid) for sid in writer.stack_count}
+    except BaseException:
+        # nothing half-written stays behind
+        if tmp_events is not None:
+            tmp_events.unlink(missing_ok=True)
+        if created:
+            shutil.rmtree(out, ignore_errors=True)
+        raise
     finally:
         with contextlib.suppress(Exception):
             probe.close()
@@ -574,7 +589,7 @@ def _wait(pid: int, prog: Progress, show: bool, probe: Probe) -> int:
 
 
 def _read_all(fd: int) -> bytes:
-    chunks = []
+    chunks: list[bytes] = []
     while True:
         data = os.read(fd, 64)
         if not data:
@@ -590,7 +605,6 @@ def _exit_status(wait_status: int) -> int:
 
 def _processes_frame(procs: np.ndarray[Any, Any], writer: EventWriter, root: int, wait_status: int) -> Any:
     import pandas as pd
-
     from tinyjail.tracer.syscalls.loader import PROC_EXEC, PROC_EXIT, PROC_FORK
 
     tgid = dict(writer.tgid)
@@ -606,8 +620,9 @@ def _processes_frame(procs: np.ndarray[Any, Any], writer: EventWriter, root: int
             child = int(rec["tid"])
             parent = int(rec["ppid"])
             is_thread = tgid.get(child, child) == parent and child != parent
-            rows.append({**base, "kind": "clone" if is_thread else "fork", "pid": parent if is_thread else child,
-                         "tid": child, "ppid": parent, "comm": _cstr(bytes(rec["filename"])) or base["comm"]})
+            rows.append({**base, "kind": "clone" if is_thread else "fork",
+                         "pid": parent if is_thread else child, "tid": child, "ppid": parent,
+                         "comm": _cstr(bytes(rec["filename"])) or base["comm"]})
         elif kind == PROC_EXEC:
             rows.append({**base, "kind": "exec", "pid": int(rec["pid"]), "tid": int(rec["tid"]),
                          "filename": _cstr(bytes(rec["filename"]))})
@@ -631,10 +646,10 @@ def _processes_frame(procs: np.ndarray[Any, Any], writer: EventWriter, root: int
 def _stacks_frame(procs: np.ndarray[Any, Any], writer: EventWriter, sites: dict[tuple[int, int], Any],
                   stack_ips: dict[int, list[int]], live_maps: dict[int, Any], cwd: str) -> tuple[Any, str]:
     import pandas as pd
-
-    from tinyjail.timeline import conform
     from tinyjail.tracer.symbolize import AddressSpaces, symbolize_stack
     from tinyjail.tracer.syscalls.loader import PROC_EXEC, PROC_FORK, PROC_START
+
+    from tinyjail.timeline import conform
 
     if not stack_ips:
         return empty_frame(STACK_COLUMNS), "no stacks taken"
@@ -650,8 +665,9 @@ def _stacks_frame(procs: np.ndarray[Any, Any], writer: EventWriter, sites: dict[
     nr_dups = {syscalls.number(n) for n in ("dup", "dup2", "dup3")}
     for chunk in writer.keep:
         for i in range(len(chunk["ts"])):
-            items.append((int(chunk["ts"][i]), 1, (int(chunk["pid"][i]), int(chunk["nr"][i]), chunk["args"][i],
-                                                  int(chunk["ret"][i]), chunk["path"][i])))
+            call = (int(chunk["pid"][i]), int(chunk["nr"][i]), chunk["args"][i], int(chunk["ret"][i]),
+                    chunk["path"][i])
+            items.append((int(chunk["ts"][i]), 1, call))
     items.sort(key=lambda x: (x[0], x[1]))
     tgid = writer.tgid
     for _, kind, item in items:

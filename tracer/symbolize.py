@@ -145,7 +145,7 @@ def elf_info(path: str) -> ElfInfo | None:
                 elif seg["p_type"] == "PT_PHDR":
                     phdr = seg["p_vaddr"]
                 elif seg["p_type"] == "PT_INTERP":
-                    interp = seg.get_interp_name()
+                    interp = seg.get_interp_name()  # type: ignore[attr-defined]
             if phdr is None and segments:
                 first = min(segments, key=lambda s: s.offset)
                 phdr = first.vaddr + elf["e_phoff"] - first.offset
@@ -355,9 +355,12 @@ def symbolize_stack(
     frame 1."""
     frames: list[Frame] = []
     for depth, ip in enumerate(ips):
-        if depth and not 0x1000 <= ip < USER_TOP:
+        if depth and (not 0x1000 <= ip < USER_TOP or ip == ips[depth - 1]):
             break   # a frame-pointer walk through code without frame pointers reads garbage
-        frames.append(symbolize_frame(spaces, pid, ip))
+        frame = symbolize_frame(spaces, pid, ip)
+        if depth and (frame.module == UNKNOWN or (frame.module.startswith("[") and frame.module != "[vdso]")):
+            break   # not code: the walk left the real stack
+        frames.append(frame)
     for f in frames[1:]:
         if f.file is not None and f.line >= 0:
             # return addresses: report the call's line

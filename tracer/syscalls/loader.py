@@ -65,7 +65,7 @@ PROC_DTYPE = np.dtype([
 ])
 PROC_FORK, PROC_EXEC, PROC_EXIT, PROC_START = 1, 2, 3, 4
 COUNTERS = ("events_lost", "paths_lost", "procs_lost", "stack_errors", "sites_full", "starts_full",
-            "events", "stacks_taken")
+            "stacks_taken")
 STATE_TRACKED, STATE_ARMED = 1, 2
 
 
@@ -110,6 +110,7 @@ def program_text(opts: ProbeOptions) -> str:
     src = resources.files("tinyjail.tracer.syscalls").joinpath("probe.bpf.c").read_text()
     defines = {
         "TJ_PATH_LEN": PATH_LEN,
+        "TJ_PID_MAX": pid_max(),
         "TJ_STACK_WORDS": STACK_WORDS,
         "TJ_STACK_K": opts.stack_k,
         "TJ_PATHS": int(opts.paths),
@@ -125,6 +126,14 @@ def program_text(opts: ProbeOptions) -> str:
     }
     head = "".join(f"#define {k} {v}\n" for k, v in defines.items())
     return head + src.replace("TJ_PATH_CASES", path_cases())
+
+
+def pid_max() -> int:
+    """The kernel's pid_max: pids and tids index the membership arrays directly."""
+    try:
+        return int(open("/proc/sys/kernel/pid_max").read())
+    except (OSError, ValueError):
+        return 1 << 22
 
 
 def check_environment() -> None:
@@ -145,7 +154,8 @@ class RingReader:
         self.mask = data_size - 1
         self.stride = (HEADER + dtype.itemsize + 7) & ~7
         self.framed = np.dtype({
-            "names": ["hdr", "rec"], "formats": ["<u4", dtype], "offsets": [0, HEADER], "itemsize": self.stride,
+            "names": ["hdr", "rec"], "formats": ["<u4", dtype], "offsets": [0, HEADER],
+            "itemsize": self.stride,
         })
         self._cons_map = mmap.mmap(map_fd, page, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE, offset=0)
         self._data_map = mmap.mmap(map_fd, page + 2 * data_size, mmap.MAP_SHARED, mmap.PROT_READ, offset=page)
@@ -206,11 +216,11 @@ class Probe:
                 "check kernel headers and tracefs with 'make setup'"
             ) from None
         page = mmap.PAGESIZE
-        self.events = RingReader(self.bpf["events"].map_fd, self.opts.event_pages * page,
+        self.events = RingReader(self.bpf[b"events"].map_fd, self.opts.event_pages * page,
                                  EVENT_DTYPE)
-        self.paths = RingReader(self.bpf["paths"].map_fd, self.opts.path_pages * page, PATH_DTYPE)
-        self.procs = RingReader(self.bpf["procs"].map_fd, self.opts.proc_pages * page, PROC_DTYPE)
-        self.tracked = self.bpf["tracked"]
+        self.paths = RingReader(self.bpf[b"paths"].map_fd, self.opts.path_pages * page, PATH_DTYPE)
+        self.procs = RingReader(self.bpf[b"procs"].map_fd, self.opts.proc_pages * page, PROC_DTYPE)
+        self.tracked = self.bpf[b"tracked"]
 
     def __enter__(self) -> Probe:
         return self
@@ -221,12 +231,16 @@ class Probe:
     def arm(self, pid: int) -> None:
         """Follow ``pid`` from its next execve on (and every task it then creates)."""
         self.tracked[self.tracked.Key(pid)] = self.tracked.Leaf(STATE_ARMED)
+        live = self.bpf[b"live"]
+        live[live.Key(0)] = live.Leaf(1)
 
     def live_tasks(self) -> int:
-        return len(list(self.tracked.keys()))
+        """Tasks of the tree still alive (the kernel counts forks and exits)."""
+        live = self.bpf[b"live"]
+        return max(0, int(live[live.Key(0)].value))
 
     def counters(self) -> dict[str, int]:
-        table = self.bpf["counters"]
+        table = self.bpf[b"counters"]
         out = {}
         for i, name in enumerate(COUNTERS):
             out[name] = int(sum(table[table.Key(i)]))
@@ -235,13 +249,13 @@ class Probe:
     def sites(self) -> dict[tuple[int, int], tuple[int, int, int]]:
         """(nr, ip) -> (calls, word at sp when the first stack was taken, that stack id)."""
         out = {}
-        for k, v in self.bpf["sites"].items():
+        for k, v in self.bpf[b"sites"].items():
             out[(int(k.nr), int(k.ip))] = (int(v.count), int(v.sp_word), int(v.stack_id))
         return out
 
     def stack(self, stack_id: int) -> list[int]:
         """The user instruction pointers of one stack, innermost first."""
-        table = self.bpf["stacks"]
+        table = self.bpf[b"stacks"]
         try:
             return [int(a) for a in table.walk(stack_id)]
         except KeyError:

@@ -24,8 +24,7 @@
 #define CNT_STACK_ERRORS 3
 #define CNT_SITES_FULL 4
 #define CNT_STARTS_FULL 5
-#define CNT_EVENTS 6
-#define CNT_STACKS_TAKEN 7
+#define CNT_STACKS_TAKEN 6
 
 #define PROC_FORK 1
 #define PROC_EXEC 2
@@ -40,7 +39,9 @@ struct tj_regs {
 struct tj_start {
     u64 ts;
     s64 nr;
+    u64 path_retry;          /* the path was not readable at entry (page not present yet) */
 };
+
 
 struct tj_event {            /* 112 bytes; mirrored by loader.EVENT_DTYPE */
     u64 ts;                  /* entry time, or exit time when the entry was not seen */
@@ -91,15 +92,26 @@ struct tj_site_val {
     s64 stack_id;
 };
 
-BPF_HASH(tracked, u32, u8, 65536);
-BPF_HASH(starts, u32, struct tj_start, 65536);
+/* Indexed directly by pid/tid (< pid_max): an array lookup is inlined by the verifier, a hash
+ * lookup costs a jhash and a bucket walk on every syscall of every process on the machine. */
+BPF_ARRAY(tracked, u8, TJ_PID_MAX);
+BPF_ARRAY(starts, struct tj_start, TJ_PID_MAX);
+BPF_ARRAY(live, s64, 1);
 BPF_HASH(sites, struct tj_site, struct tj_site_val, TJ_SITES);
 BPF_STACK_TRACE(stacks, TJ_STACKS);
-BPF_PERCPU_ARRAY(counters, u64, 8);
+BPF_PERCPU_ARRAY(counters, u64, 7);
 BPF_PERCPU_ARRAY(scratch, struct tj_proc, 1);
 BPF_RINGBUF_OUTPUT(events, TJ_EVENT_PAGES);
 BPF_RINGBUF_OUTPUT(paths, TJ_PATH_PAGES);
 BPF_RINGBUF_OUTPUT(procs, TJ_PROC_PAGES);
+
+static __always_inline void tj_live_add(s64 delta)
+{
+    int zero = 0;
+    s64 *v = live.lookup(&zero);
+    if (v)
+        __sync_fetch_and_add(v, delta);
+}
 
 static __always_inline void tj_count(int which)
 {
@@ -192,16 +204,19 @@ static __always_inline void tj_emit(void *ctx, struct tj_regs *r, u64 pid_tgid, 
     events.ringbuf_submit(e, BPF_RB_NO_WAKEUP);
 }
 
-static __always_inline void tj_copy_paths(struct tj_regs *r, u32 tid, s64 nr, u64 ts)
+/* Returns 1 when the first string could not be read (a page not faulted in yet: the string
+ * literal of a binary that never touched it); the caller then retries at sys_exit, after the
+ * kernel itself has read it. With `final` set the record is sent whatever happens. */
+static __always_inline int tj_copy_paths(struct tj_regs *r, u32 tid, s64 nr, u64 ts, int final)
 {
     int a = -1, b = -1;
     int kind = tj_path_args(nr, &a, &b);
     if (!kind)
-        return;
+        return 0;
     struct tj_path *p = paths.ringbuf_reserve(sizeof(struct tj_path));
     if (!p) {
         tj_count(CNT_PATHS_LOST);
-        return;
+        return 0;
     }
     p->ts = ts;
     p->tid = tid;
@@ -212,8 +227,10 @@ static __always_inline void tj_copy_paths(struct tj_regs *r, u32 tid, s64 nr, u6
     p->p1[0] = 0;
     u64 ptr = tj_reg_arg(r, a);
     if (kind == 1) {
-        if (ptr)
-            bpf_probe_read_user_str(p->p0, sizeof(p->p0), (void *)ptr);
+        if (ptr && bpf_probe_read_user_str(p->p0, sizeof(p->p0), (void *)ptr) < 0 && !final) {
+            paths.ringbuf_discard(p, BPF_RB_NO_WAKEUP);
+            return 1;
+        }
         if (b >= 0) {
             u64 ptr1 = tj_reg_arg(r, b);
             if (ptr1)
@@ -229,6 +246,7 @@ static __always_inline void tj_copy_paths(struct tj_regs *r, u32 tid, s64 nr, u6
             p->len0 = len;
     }
     paths.ringbuf_submit(p, BPF_RB_NO_WAKEUP);
+    return 0;
 }
 
 RAW_TRACEPOINT_PROBE(sys_enter)
@@ -236,7 +254,7 @@ RAW_TRACEPOINT_PROBE(sys_enter)
     u64 pid_tgid = bpf_get_current_pid_tgid();
     u32 tgid = pid_tgid >> 32;
     u8 *state = tracked.lookup(&tgid);
-    if (!state)
+    if (!state || !*state)
         return 0;
     s64 nr = ctx->args[1];
     if (*state == TJ_ARMED && !tj_is_exec(nr))
@@ -249,17 +267,20 @@ RAW_TRACEPOINT_PROBE(sys_enter)
         tj_emit(ctx, &r, pid_tgid, nr, ts, -1, 0);
         return 0;
     }
-    struct tj_start s = {};
-    s.ts = ts;
-    s.nr = nr;
-    if (starts.update(&tid, &s) != 0)
+    struct tj_start *s = starts.lookup(&tid);
+    if (!s) {
         tj_count(CNT_STARTS_FULL);
+        return 0;
+    }
+    s->ts = ts;
+    s->nr = nr;
+    s->path_retry = 0;
 #if TJ_PATHS
     int a = -1, b = -1;
     if (tj_path_args(nr, &a, &b)) {
         struct tj_regs r = {};
         bpf_probe_read_kernel(&r, sizeof(r), (void *)ctx->args[0]);
-        tj_copy_paths(&r, tid, nr, ts);
+        s->path_retry = tj_copy_paths(&r, tid, nr, ts, 0);
     }
 #endif
     return 0;
@@ -301,7 +322,7 @@ RAW_TRACEPOINT_PROBE(sys_exit)
     u64 pid_tgid = bpf_get_current_pid_tgid();
     u32 tgid = pid_tgid >> 32;
     u8 *state = tracked.lookup(&tgid);
-    if (!state)
+    if (!state || !*state)
         return 0;
     struct tj_regs r = {};
     bpf_probe_read_kernel(&r, sizeof(r), (void *)ctx->args[0]);
@@ -320,6 +341,10 @@ RAW_TRACEPOINT_PROBE(sys_exit)
         dur = now - s->ts;
         nr = s->nr;
         s->ts = 0;
+#if TJ_PATHS
+        if (s->path_retry && !tj_is_exec(nr))
+            tj_copy_paths(&r, tid, nr, ts, 1);
+#endif
     }
     tj_emit(ctx, &r, pid_tgid, nr, ts, dur, ret);
     if (ret == 0 && tj_is_exec(nr))
@@ -357,8 +382,13 @@ TRACEPOINT_PROBE(sched, sched_process_fork)
     if (!state || *state != TJ_TRACKED)
         return 0;
     u32 child = args->child_pid;
-    u8 v = TJ_TRACKED;
-    tracked.update(&child, &v);
+    u8 *slot = tracked.lookup(&child);
+    if (slot) {
+        *slot = TJ_TRACKED;
+        tj_live_add(1);
+    } else {
+        tj_count(CNT_STARTS_FULL);
+    }
     struct tj_proc *p = tj_proc_begin(PROC_FORK, pid_tgid);
     if (!p)
         return 0;
@@ -377,12 +407,10 @@ TRACEPOINT_PROBE(sched, sched_process_exec)
     u64 pid_tgid = bpf_get_current_pid_tgid();
     u32 tgid = pid_tgid >> 32;
     u8 *state = tracked.lookup(&tgid);
-    if (!state)
+    if (!state || !*state)
         return 0;
-    if (*state == TJ_ARMED) {
-        u8 v = TJ_TRACKED;
-        tracked.update(&tgid, &v);
-    }
+    if (*state == TJ_ARMED)
+        *state = TJ_TRACKED;
     struct tj_proc *p = tj_proc_begin(PROC_EXEC, pid_tgid);
     if (!p)
         return 0;
@@ -399,7 +427,7 @@ TRACEPOINT_PROBE(sched, sched_process_exit)
     u32 tgid = pid_tgid >> 32;
     u32 tid = (u32)pid_tgid;
     u8 *state = tracked.lookup(&tgid);
-    if (!state)
+    if (!state || !*state)
         return 0;
     int dead = args->group_dead;
     if (*state == TJ_TRACKED) {
@@ -410,10 +438,17 @@ TRACEPOINT_PROBE(sched, sched_process_exit)
                 tj_count(CNT_PROCS_LOST);
         }
     }
-    starts.delete(&tid);
-    if (tid != tgid)
-        tracked.delete(&tid);
-    if (dead)
-        tracked.delete(&tgid);
+    struct tj_start *s = starts.lookup(&tid);
+    if (s)
+        s->ts = 0;
+    u8 *mine = tracked.lookup(&tid);
+    if (tid != tgid && mine && *mine) {
+        *mine = 0;
+        tj_live_add(-1);
+    }
+    if (dead && *state) {
+        *state = 0;
+        tj_live_add(-1);
+    }
     return 0;
 }

@@ -1,0 +1,260 @@
+"""The recorder against real eBPF: a C workload with a known syscall mix, counted exactly."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tinyjail import timeline
+from tinyjail.errors import BackendUnavailable, TraceError
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.fixture(scope="module")
+def workload(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """tests/tracer/data/workload.c built with -g and frame pointers."""
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc is not installed; run 'make setup'")
+    out = tmp_path_factory.mktemp("workload") / "workload"
+    subprocess.run(["gcc", "-g", "-O0", "-fno-omit-frame-pointer", "-pthread", "-o", str(out),
+                    str(DATA / "workload.c")], check=True)
+    return out
+
+
+@pytest.fixture(scope="module")
+def recorded(workload: Path, tmp_path_factory: pytest.TempPathFactory) -> timeline.Trace:
+    """One recording of the workload while an unrelated process makes the same syscalls."""
+    from tinyjail.tracer import record
+
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    noise = subprocess.Popen([sys.executable, "-c",
+                              "import os, time\nend = time.time() + 30\n"
+                              "while time.time() < end: os.getppid(); os.getuid()"])
+    try:
+        time.sleep(0.2)
+        out = tmp_path_factory.mktemp("rec") / "trace"
+        trace = record([str(workload)], output=out)
+    finally:
+        noise.kill()
+        noise.wait()
+    trace.meta["noise_pid"] = noise.pid
+    return trace
+
+
+def _count(trace: timeline.Trace, name: str, **where: int) -> int:
+    ev = trace.events
+    mask = ev["name"] == name
+    for col, value in where.items():
+        mask &= ev[col] == value
+    return int(mask.sum())
+
+
+@pytest.mark.bpf
+def test_exact_counts_per_process_and_thread(recorded: timeline.Trace) -> None:
+    root = recorded.meta["root_pid"]
+    procs = recorded.processes
+    assert recorded.meta["dropped"] == 0
+    assert _count(recorded, "getppid", pid=root, tid=root) == 1000
+    forks = procs[(procs["kind"] == "fork") & (procs["ppid"] == root)]
+    assert len(forks) == 1
+    child = int(forks["pid"].iloc[0])
+    assert _count(recorded, "getuid", pid=child) == 7
+    assert _count(recorded, "getuid") == 7           # none from the unrelated process
+    clones = procs[(procs["kind"] == "clone") & (procs["pid"] == root)]
+    assert len(clones) == 1
+    thread = int(clones["tid"].iloc[0])
+    assert thread != root
+    assert _count(recorded, "getgid", pid=root, tid=thread) == 5
+    assert set(recorded.events["pid"].unique()) == {root, child}
+
+
+@pytest.mark.bpf
+def test_process_rows_and_exit_status(recorded: timeline.Trace, workload: Path) -> None:
+    root = recorded.meta["root_pid"]
+    procs = recorded.processes
+    execs = procs[procs["kind"] == "exec"]
+    assert execs["filename"].tolist() == [str(workload)]
+    exits = procs[(procs["kind"] == "exit")]
+    assert {root}.issubset(set(exits["pid"]))
+    child_exit = exits[exits["pid"] != root]
+    assert (child_exit["exit_code"] == 0).any()      # _exit(0) -> wait status 0
+    assert recorded.meta["exit_status"] == 3
+    root_exit = exits[(exits["pid"] == root) & (exits["tid"] == root)]
+    assert int(root_exit["exit_code"].iloc[0]) == 3 << 8
+    # execve is the first event: recording starts at the command's exec
+    first = recorded.events.sort_values("ts").iloc[0]
+    assert first["name"] == "execve" and first["path"] == str(workload)
+
+
+@pytest.mark.bpf
+def test_no_events_from_unrelated_process(recorded: timeline.Trace) -> None:
+    noise = recorded.meta["noise_pid"]
+    assert noise not in set(recorded.events["pid"])
+    assert noise not in set(recorded.processes["pid"])
+
+
+@pytest.mark.bpf
+def test_paths_errno_and_durations(recorded: timeline.Trace) -> None:
+    ev = recorded.events
+    missing = ev[ev["path"] == "/nonexistent-tinyjail-test"]
+    assert len(missing) == 1
+    assert missing["name"].iloc[0] == "openat"
+    assert missing["errno"].iloc[0] == "ENOENT"
+    assert int(missing["ret"].iloc[0]) == -2
+    ok = ev[ev["path"] == "/etc/hostname"]
+    assert len(ok) == 1 and pd.isna(ok["errno"].iloc[0]) and int(ok["ret"].iloc[0]) >= 0
+    getppid = ev[ev["name"] == "getppid"]
+    assert (getppid["duration_ns"] > 0).all()
+    assert str(ev["name"].dtype) == "category"
+
+
+@pytest.mark.bpf
+def test_stacks_symbolized_to_libc_and_source_line(recorded: timeline.Trace) -> None:
+    ev = recorded.events
+    root = recorded.meta["root_pid"]
+    ids = set(ev[(ev["name"] == "getppid") & (ev["pid"] == root) & (ev["stack_id"] >= 0)]["stack_id"])
+    assert ids, "no stack taken for getppid"
+    assert len(ev[(ev["name"] == "getppid") & (ev["stack_id"] >= 0)]) <= recorded.meta["stacks"]["per_site"]
+    src = (DATA / "workload.c").read_text().splitlines()
+    line = next(i + 1 for i, text in enumerate(src) if "GETPPID_CALL" in text)
+    stacks = recorded.stacks[recorded.stacks["stack_id"].isin(ids)]
+    inner = stacks[stacks["depth"] == 0]
+    assert set(inner["symbol"]) == {"getppid"}
+    assert inner["module"].str.contains("libc.so").all()
+    caller = stacks[(stacks["depth"] == 1)]
+    assert (caller["symbol"] == "main").all()
+    assert caller["file"].str.endswith("workload.c").all()
+    assert set(caller["line"]) == {line}
+
+
+@pytest.mark.bpf
+def test_short_lived_child_stacks_symbolized(recorded: timeline.Trace) -> None:
+    """The 1 ms child is long gone when the trace is symbolized: its getuid stack still resolves."""
+    ev = recorded.events
+    ids = set(ev[(ev["name"] == "getuid") & (ev["stack_id"] >= 0)]["stack_id"])
+    assert ids
+    stacks = recorded.stacks[recorded.stacks["stack_id"].isin(ids)]
+    assert set(stacks[stacks["depth"] == 0]["symbol"]) == {"getuid"}
+    assert (stacks[stacks["depth"] == 1]["symbol"] == "main").all()
+
+
+@pytest.mark.bpf
+def test_complain_mode_logs_what_policy_would_deny(workload: Path, tmp_path: Path) -> None:
+    """Under a policy that does not list getuid, complain mode lets it run and the seccomp table
+    names it for the child; the trace still has all 7 calls."""
+    from tinyjail.tracer import record
+
+    from tinyjail import policy as policy_mod
+
+    base = record([str(workload)], output=tmp_path / "base", stacks=False)
+    names = sorted(set(base.events["name"].astype(str)) - {"getuid"})
+    pol = policy_mod.from_dict({
+        "defaultAction": "SCMP_ACT_ERRNO",
+        "architectures": ["SCMP_ARCH_X86_64"],
+        "syscalls": [{"names": [*names, "execve"], "action": "SCMP_ACT_ALLOW"}],
+    })
+    trace = record([str(workload)], output=tmp_path / "complain", policy=pol, mode="complain", stacks=False)
+    assert trace.meta["exit_status"] == 3
+    assert _count(trace, "getuid") == 7
+    logged = trace.seccomp[trace.seccomp["name"] == "getuid"]
+    assert len(logged) == 7
+    assert set(logged["action"]) == {"log"}
+
+
+@pytest.mark.bpf
+def test_enforce_mode_denied_calls_appear_as_exit_without_entry(workload: Path, tmp_path: Path) -> None:
+    from tinyjail.tracer import record
+
+    from tinyjail import policy as policy_mod
+
+    base = record([str(workload)], output=tmp_path / "base", stacks=False)
+    names = sorted(set(base.events["name"].astype(str)) - {"getuid"})
+    pol = policy_mod.from_dict({
+        "defaultAction": "SCMP_ACT_ERRNO",
+        "architectures": ["SCMP_ARCH_X86_64"],
+        "syscalls": [{"names": [*names, "execve"], "action": "SCMP_ACT_ALLOW"}],
+    })
+    trace = record([str(workload)], output=tmp_path / "enforce", policy=pol, mode="enforce", stacks=False)
+    denied = trace.events[trace.events["name"] == "getuid"]
+    assert len(denied) == 7
+    assert set(denied["errno"].astype(str)) == {"EPERM"}
+    assert (denied["duration_ns"] == -1).all()
+
+
+@pytest.mark.bpf
+def test_output_exists_refused_without_force(workload: Path, tmp_path: Path) -> None:
+    from tinyjail.tracer import record
+
+    out = tmp_path / "t"
+    out.mkdir()
+    (out / "keep").write_text("mine")
+    with pytest.raises(TraceError, match="already exists"):
+        record([str(workload)], output=out)
+    assert (out / "keep").read_text() == "mine"
+
+
+def test_missing_privilege_is_one_clear_line() -> None:
+    from tinyjail.tracer.syscalls.environment import missing_prerequisite
+
+    status = "Name:\tx\nCapEff:\t0000000000000000\n"
+    from tinyjail.tracer.syscalls import environment
+
+    why = missing_prerequisite(caps=environment.effective_caps(status))
+    assert why is not None and "root or CAP_BPF+CAP_PERFMON" in why and "\n" not in why
+    both = (1 << environment.CAP_BPF) | (1 << environment.CAP_PERFMON)
+    assert environment.has_bpf_privilege(both)
+    assert not environment.has_bpf_privilege(1 << environment.CAP_BPF)
+    assert missing_prerequisite(caps=both, release="0.0-none") is None or "kernel headers" in str(
+        missing_prerequisite(caps=both, release="0.0-none")
+    )
+
+
+def test_probe_refuses_without_privilege(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tinyjail.tracer.syscalls import environment, loader
+
+    monkeypatch.setattr(environment, "effective_caps", lambda status=None: 0)
+    with pytest.raises(BackendUnavailable, match="CAP_BPF"):
+        loader.Probe()
+
+
+def test_one_million_events_load_under_a_second(tmp_path: Path) -> None:
+    n = 1_000_000
+    rng = np.random.default_rng(0)
+    names = np.array(["read", "write", "openat", "close", "mmap"])
+    events = pd.DataFrame({
+        "ts": np.cumsum(rng.integers(50, 500, n)).astype("int64"),
+        "pid": np.full(n, 42, "int32"), "tid": np.full(n, 42, "int32"),
+        "comm": pd.Categorical(np.full(n, "dd")),
+        "nr": rng.integers(0, 5, n).astype("int32"),
+        "name": pd.Categorical.from_codes(rng.integers(0, 5, n), names),
+        "ret": rng.integers(-2, 100, n).astype("int64"),
+        "duration_ns": rng.integers(100, 5000, n).astype("int64"),
+        "ip": np.full(n, 0x7F0000001000, "uint64"),
+    })
+    meta = {"command": "synthetic", "argv": ["synthetic"], "cwd": "/", "start_time": "now", "kernel": "x",
+            "tinyjail_version": "0", "exit_status": 0, "dropped": 0}
+    trace = timeline.Trace(events=events, processes=timeline.empty_frame(timeline.PROCESS_COLUMNS),
+                           stacks=timeline.empty_frame(timeline.STACK_COLUMNS),
+                           seccomp=timeline.empty_frame(timeline.SECCOMP_COLUMNS), meta=meta)
+    timeline.save(trace, tmp_path / "big")
+    timeline.load(tmp_path / "big")   # warm the imports
+    best = min(_timed_load(tmp_path / "big") for _ in range(3))
+    assert best < 1.0, f"1M events took {best:.2f} s to load"
+
+
+def _timed_load(path: Path) -> float:
+    start = time.perf_counter()
+    trace = timeline.load(path)
+    took = time.perf_counter() - start
+    assert len(trace.events) == 1_000_000 and str(trace.events["name"].dtype) == "category"
+    return took
