@@ -47,12 +47,21 @@ def decode(ret: int) -> tuple[str, int]:
     return action, ret & SECCOMP_RET_DATA
 
 
-def run(program: bytes, data: bytes) -> int:
-    """Run a seccomp BPF ``program`` (array of ``struct sock_filter``) on ``data``; returns the
-    32-bit return value."""
+Program = tuple[tuple[int, int, int, int], ...]
+"""Decoded ``struct sock_filter`` instructions: (code, jt, jf, k)."""
+
+
+def parse(program: bytes) -> Program:
+    """Decode a BPF program (array of ``struct sock_filter``) once, to run it many times."""
     if len(program) % 8 or not program:
         raise BpfError("program length is not a positive multiple of 8 bytes")
-    insns = [struct.unpack_from("<HBBI", program, off) for off in range(0, len(program), 8)]
+    return tuple(struct.unpack_from("<HBBI", program, off) for off in range(0, len(program), 8))
+
+
+def run(program: bytes | Program, data: bytes) -> int:
+    """Run a seccomp BPF ``program`` (bytes or `parse` result) on ``data``; returns the 32-bit
+    return value."""
+    insns = parse(program) if isinstance(program, bytes) else program
     a = x = 0
     mem = [0] * _SCRATCH
     pc = 0
@@ -142,4 +151,4 @@ def run(program: bytes, data: bytes) -> int:
     raise BpfError("program ran off its end without returning")
 
 
-__all__ = ["RET_ACTIONS", "BpfError", "decode", "run", "seccomp_data"]
+__all__ = ["RET_ACTIONS", "BpfError", "Program", "decode", "parse", "run", "seccomp_data"]
