@@ -276,11 +276,31 @@ def build_filter(
 
 
 def build_from_plan(p: FilterPlan) -> pyseccomp.SyscallFilter:
-    """Hand a `FilterPlan` to libseccomp."""
+    """Hand a `FilterPlan` to libseccomp.
+
+    The syscall dispatch is a binary tree sorted by number (SCMP_FLTATR_CTL_OPTIMIZE=2): a
+    syscall with argument rules costs ~log2(rules) comparisons instead of a walk past every
+    unconditional rule (the kernel caches always-allowed syscalls, not those with argument
+    rules; tools/bench_enforce.py measured 1.37x -> 1.01x on dd bs=1 under an allowlist with
+    rules on read/write). A tree is a little longer; if it would pass the kernel's limit the
+    linear layout is used instead.
+    """
+    try:
+        return _build(p, optimize=2)
+    except _TooBig:
+        return _build(p, optimize=1)
+
+
+class _TooBig(EnforceError):
+    pass
+
+
+def _build(p: FilterPlan, optimize: int) -> pyseccomp.SyscallFilter:
     try:
         filt = pyseccomp.SyscallFilter(p.default_value)
         filt.set_attr(pyseccomp.Attr.ACT_BADARCH, p.badarch_value)
         filt.set_attr(pyseccomp.Attr.CTL_NNP, 1)
+        filt.set_attr(pyseccomp.Attr.CTL_OPTIMIZE, optimize)
         for flag in p.flags:
             filt.set_attr(_FLAG_ATTRS[flag], 1)
         # Arches first: libseccomp adds a rule only to the arches present at that moment.
@@ -328,7 +348,7 @@ def check_size(filt: pyseccomp.SyscallFilter) -> int:
     """Generate the program once (as seccomp_load will) and refuse one the kernel would reject."""
     n = len(bpf_bytes(filt)) // 8
     if n > BPF_MAXINSNS:
-        raise EnforceError(
+        raise _TooBig(
             f"the filter has {n} BPF instructions, more than the kernel's limit of {BPF_MAXINSNS}; "
             "merge argument rules or drop architectures"
         )
