@@ -277,6 +277,33 @@ def test_top_level_validation(obj: object, path: str, message: str) -> None:
     assert any(p.startswith(f"t.json: {path}: ") and message in p for p in problems), problems
 
 
+@pytest.mark.parametrize(
+    "obj",
+    [
+        {1: 2},
+        {
+            "defaultAction": "SCMP_ACT_ERRNO",
+            "syscalls": [
+                {"names": ["read"], "action": "SCMP_ACT_ALLOW", "includes": {"caps": 5, "arches": 7}}
+            ],
+        },
+        {
+            "defaultAction": "SCMP_ACT_ERRNO",
+            "syscalls": [
+                {
+                    "names": ["read"],
+                    "action": "SCMP_ACT_ALLOW",
+                    "args": [{"index": 0, "value": "", "op": "SCMP_CMP_EQ"}],
+                }
+            ],
+        },
+        {"defaultAction": "SCMP_ACT_ERRNO", "archMap": [{"architecture": 5, "subArchitectures": 5}]},
+    ],
+)
+def test_odd_shapes_are_problems_not_crashes(obj: object) -> None:
+    assert _problems(obj)
+
+
 def test_every_problem_is_reported_at_once() -> None:
     problems = _problems(
         {

@@ -155,7 +155,8 @@ json_values = st.recursive(
             st.sampled_from(
                 [*pol.TOP_KEYS, *pol.RULE_KEYS, *pol.ARG_KEYS, *pol.CONDITION_KEYS, "linux", "seccomp", "x"]
             )
-            | st.text(max_size=8),
+            | st.text(max_size=8)
+            | st.integers(0, 3),
             children,
             max_size=5,
         )

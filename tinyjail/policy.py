@@ -430,6 +430,9 @@ def _unknown_keys(obj: dict[str, Any], known: Sequence[str], path: str, problems
     for key, value in obj.items():
         if key in known:
             continue
+        if not isinstance(key, str):
+            problems.add(path, f"object key {key!r} is not a string")
+            continue
         guess = _close(key, known, cutoff=0.75)
         if guess is not None:
             problems.add(f"{path}.{key}", f'unknown key "{key}" (did you mean "{guess}"?)')
@@ -725,14 +728,14 @@ def _parse_condition(raw: Any, path: str, problems: _Problems) -> dict[str, Any]
         for i, cap in enumerate(caps or []):
             if not re.fullmatch(r"CAP_[A-Z0-9_]+", cap):
                 problems.add(f"{path}.caps[{i}]", f'"{cap}" is not a capability name (like "CAP_SYS_ADMIN")')
-        out["caps"] = list(raw["caps"])
+        out["caps"] = caps or []
     if raw.get("arches") is not None:
         arches = _str_list(raw["arches"], f"{path}.arches", problems)
+        out["arches"] = arches or []
         for i, arch in enumerate(arches or []):
             if arch not in MOBY_ARCHES:
                 hint = _hint(_close(arch, MOBY_ARCHES))
                 problems.add(f"{path}.arches[{i}]", f'unknown architecture "{arch}"{hint} (Go names)')
-        out["arches"] = list(raw["arches"])
     if raw.get("minKernel") is not None:
         mk = raw["minKernel"]
         if not isinstance(mk, str) or not re.fullmatch(r"\d+\.\d+(\.\d+)?", mk):
