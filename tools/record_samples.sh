@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Re-record the sample traces in sample_traces/ with `tinyjail trace` (root + eBPF) and write each one's
-# profile with `tinyjail profile`, then the README table. Usage: sudo tools/record_samples.sh [NAME...]
+# profile with `tinyjail profile`, then the README table.
+# Usage: sudo tools/record_samples.sh [NAME...]    or    tools/record_samples.sh --table-only
 # Every sample must come out lossless (dropped 0) and under 5 MB, or the script fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,7 +18,7 @@ cleanup() {
 trap cleanup EXIT
 log() { printf 'record_samples: %s\n' "$*" >&2; }
 
-[ "$(id -u)" -eq 0 ] || { log "needs root (eBPF tracing)"; exit 1; }
+[ "$(id -u)" -eq 0 ] || [ "${1:-}" = --table-only ] || { log "needs root (eBPF tracing)"; exit 1; }
 mkdir -p "$out"
 
 # Inputs that do not depend on this machine's state.
@@ -43,9 +44,9 @@ declare -A CMD=(
   [tar]="tar czf $work/tree.tgz -C $work tree"
 )
 ORDER=(ls python-imports sqlite3 curl tar)
-[ $# -gt 0 ] && ORDER=("$@")
+if [ "${1:-}" = --table-only ]; then ORDER=(); elif [ $# -gt 0 ]; then ORDER=("$@"); fi
 
-for name in "${ORDER[@]}"; do
+for name in ${ORDER[@]+"${ORDER[@]}"}; do
   [ -n "${CMD[$name]:-}" ] || { log "unknown sample $name (known: ${!CMD[*]})"; exit 2; }
   if [ "$name" = curl ] && [ -z "$server_pid" ]; then
     /usr/bin/python3 -m http.server --bind 127.0.0.1 --directory "$work/www" "$port" >/dev/null 2>&1 &
@@ -63,7 +64,7 @@ done
 
 # The README table, from the traces themselves.
 "$repo/.venv/bin/python" - "$out" <<'PY'
-import json, sys
+import json, shlex, sys
 from pathlib import Path
 from tinyjail.timeline import load
 
@@ -81,7 +82,7 @@ for meta in sorted(root.glob("*/meta.json")):
     procs = t.processes[t.processes["kind"].astype(str) == "exec"]["pid"].nunique()
     size = sum(f.stat().st_size for f in meta.parent.rglob("*") if f.is_file())
     rows.append(
-        f"| `{meta.parent.name}` | `{' '.join(t.meta['argv'])}` | {len(ev):,} | {ev['name'].nunique()} | "
+        f"| `{meta.parent.name}` | `{shlex.join(t.meta['argv'])}` | {len(ev):,} | {ev['name'].nunique()} | "
         f"{procs} | {duration:.1f} ms | {t.dropped} | {size / 1024:.0f} KiB | {len(allowed)}"
         f"{' (' + ', '.join(narrowed) + ' narrowed)' if narrowed else ''} |"
     )
