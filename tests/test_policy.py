@@ -892,6 +892,9 @@ def test_cli_diff_exit_codes(run_cli, tmp_path: Path) -> None:
     res = run_cli("policy", "diff", str(a), str(a))
     assert res.returncode == 0 and "no differences" in res.stdout
     res = run_cli("policy", "diff", str(a), str(b))
-    assert res.returncode == 1 and f"+ write  (only in {b})" in res.stdout
+    assert (
+        res.returncode == 1
+        and f"+ write: SCMP_ACT_ALLOW  (only in {b}; {a} gives SCMP_ACT_ERRNO(EPERM))" in res.stdout
+    )
     res = run_cli("policy", "diff", str(a), str(tmp_path / "nope.json"))
     assert res.returncode == 2 and "no such file" in res.stderr

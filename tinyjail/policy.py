@@ -1242,6 +1242,8 @@ class PolicyDiff:
     changed: list[tuple[str, str, str]]   # (syscall, how a treats it, how b treats it)
     default_a: str
     default_b: str
+    treatment_a: dict[str, str] = field(default_factory=dict)   # syscall -> how a treats it
+    treatment_b: dict[str, str] = field(default_factory=dict)
 
     @property
     def default_changed(self) -> bool:
@@ -1286,6 +1288,8 @@ def diff(a: Policy, b: Policy, arch: str = "x86_64", caps: Iterable[str] | None 
         changed=changed,
         default_a=show_action(a.default_action, a.default_errno_ret),
         default_b=show_action(b.default_action, b.default_errno_ret),
+        treatment_a={name: treatment(rules) for name, rules in ra.items()},
+        treatment_b={name: treatment(rules) for name, rules in rb.items()},
     )
 
 

@@ -222,9 +222,9 @@ def diff(a: str, b: str, caps: tuple[str, ...]) -> None:
     if result.default_changed:
         click.echo(f"default: {result.default_a} -> {result.default_b}")
     for name in result.only_in_a:
-        click.echo(f"- {name}  (only in {a})")
+        click.echo(f"- {name}: {result.treatment_a[name]}  (only in {a}; {b} gives {result.default_b})")
     for name in result.only_in_b:
-        click.echo(f"+ {name}  (only in {b})")
+        click.echo(f"+ {name}: {result.treatment_b[name]}  (only in {b}; {a} gives {result.default_a})")
     for name, how_a, how_b in result.changed:
         click.echo(f"~ {name}: {how_a} -> {how_b}")
     if result.same:
