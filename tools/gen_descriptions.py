@@ -36,9 +36,10 @@ VARIANTS = (
 
 
 def _read(page: Path) -> str:
-    opener = gzip.open if page.suffix == ".gz" else open
-    with opener(page, "rt", errors="replace") as fh:  # type: ignore[operator]
-        return str(fh.read())
+    if page.suffix == ".gz":
+        with gzip.open(page, "rt", errors="replace") as fh:
+            return str(fh.read())
+    return page.read_text(errors="replace")
 
 
 def _clean(text: str) -> str:
