@@ -381,6 +381,9 @@ def record_to(
     from tinyjail.enforce.runner import _Execve
     from tinyjail.tracer.syscalls.loader import PROC_EXEC, PROC_FORK, PROC_START, Probe, ProbeOptions
 
+    from tinyjail.tracer.syscalls.loader import check_environment
+
+    check_environment()   # privilege first: one line saying what is missing, nothing touched
     out = Path(output)
     _check_output(out, force)
     path = _resolve(argv)

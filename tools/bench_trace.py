@@ -1,0 +1,122 @@
+#!/usr/bin/env python3
+"""Benchmark `tinyjail trace` against plain execution, the eBPF floor and strace.
+
+Workload: ``dd if=/dev/zero of=/dev/null bs=1 count=N`` (2 syscalls per byte). Every variant
+is timed as a whole command (Python start-up, bcc compile, Parquet writing included) and
+compared with the plain run of the same invocation. Runs are interleaved and repeated; the
+medians are reported because other work shares this machine.
+
+    floor      a no-op RAW_TRACEPOINT_PROBE on sys_enter and sys_exit: what merely enabling the
+               tracepoints costs (Python + bcc compile included, like the tracer)
+    trace      tinyjail trace --no-stacks -o T -- dd ...   (every event written to Parquet)
+    trace+st   tinyjail trace -o T -- dd ...                (stacks on, the default)
+    strace     strace -f -o /dev/null dd ... at a smaller N (it is ~500x slower); its ratio is to
+               the plain run at that same smaller N
+
+Usage: tools/bench_trace.py [-n 5000000] [--strace-n 50000] [-r 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+FLOOR = r"""
+import subprocess, sys
+from bcc import BPF
+b = BPF(text=b'''
+RAW_TRACEPOINT_PROBE(sys_enter) { return 0; }
+RAW_TRACEPOINT_PROBE(sys_exit) { return 0; }
+''')
+sys.exit(subprocess.run(sys.argv[1:], stderr=subprocess.DEVNULL).returncode)
+"""
+
+
+def dd(n: int) -> list[str]:
+    return ["dd", "if=/dev/zero", "of=/dev/null", "bs=1", f"count={n}"]
+
+
+def timed(argv: list[str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+    return time.perf_counter() - start
+
+
+def trace_run(n: int, stacks: bool, out: Path) -> tuple[float, dict[str, object]]:
+    argv = [sys.executable, "-m", "tinyjail", "trace", "--force", "-o", str(out)]
+    if not stacks:
+        argv.append("--no-stacks")
+    took = timed([*argv, "--", *dd(n)])
+    meta = json.loads((out / "meta.json").read_text())
+    return took, meta
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("-n", type=int, default=5_000_000, help="dd count (bytes; 2 syscalls each)")
+    ap.add_argument("--strace-n", type=int, default=50_000, help="dd count for the strace run")
+    ap.add_argument("-r", "--repeat", type=int, default=3)
+    ap.add_argument("--no-strace", action="store_true")
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        print("bench_trace: needs root (eBPF)", file=sys.stderr)
+        return 2
+    n = args.n
+    tmp = Path(tempfile.mkdtemp(prefix="bench-trace-"))
+    samples: dict[str, list[float]] = {k: [] for k in ("plain", "floor", "trace", "trace+st", "plain-small",
+                                                       "strace", "startup", "python")}
+    metas: dict[str, list[dict[str, object]]] = {"trace": [], "trace+st": []}
+    try:
+        for rep in range(args.repeat):
+            samples["plain"].append(timed(dd(n)))
+            samples["floor"].append(timed([sys.executable, "-c", FLOOR, *dd(n)]))
+            t, meta = trace_run(n, False, tmp / "t")
+            samples["trace"].append(t)
+            metas["trace"].append(meta)
+            t, meta = trace_run(n, True, tmp / "ts")
+            samples["trace+st"].append(t)
+            metas["trace+st"].append(meta)
+            samples["startup"].append(timed([sys.executable, "-m", "tinyjail", "trace", "--force", "-o",
+                                             str(tmp / "true"), "--", "/bin/true"]))
+            samples["python"].append(timed([sys.executable, "-m", "tinyjail", "--version"]))
+            if not args.no_strace and shutil.which("strace"):
+                samples["plain-small"].append(timed(dd(args.strace_n)))
+                samples["strace"].append(timed(["strace", "-f", "-o", "/dev/null", *dd(args.strace_n)]))
+            print(f"rep {rep + 1}/{args.repeat}: " + ", ".join(
+                f"{k} {v[-1]:.2f}s" for k, v in samples.items() if v), file=sys.stderr)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    med = {k: statistics.median(v) for k, v in samples.items() if v}
+    plain = med["plain"]
+    print(f"dd bs=1 count={n:,} ({2 * n:,} syscalls), {args.repeat} interleaved runs, medians; "
+          f"load average {os.getloadavg()[0]:.2f}, {os.cpu_count()} CPUs")
+    print(f"{'variant':<34} {'wall s':>8} {'ratio':>7} {'events/s':>12} {'events':>12} {'dropped':>8}")
+    print(f"{'plain dd':<34} {plain:8.2f} {1.0:7.2f}")
+    print(f"{'floor (no-op raw tracepoints)':<34} {med['floor']:8.2f} {med['floor'] / plain:7.2f}")
+    for key, label in (("trace", "tinyjail trace --no-stacks"), ("trace+st", "tinyjail trace (stacks on)")):
+        m = metas[key]
+        events = statistics.median(int(x["events"]) for x in m)  # type: ignore[call-overload]
+        dropped = max(int(x["dropped"]) for x in m)  # type: ignore[call-overload]
+        cmd_s = statistics.median(float(x["duration_s"]) for x in m)  # type: ignore[arg-type]
+        rate = events / cmd_s if cmd_s else 0.0
+        print(f"{label:<34} {med[key]:8.2f} {med[key] / plain:7.2f} {rate:12,.0f} {events:12,.0f} {dropped:8d}")
+    if "strace" in med:
+        small = med["plain-small"]
+        print(f"{'strace -f -o /dev/null':<34} {med['strace']:8.2f} {med['strace'] / small:7.1f}   "
+              f"(at count={args.strace_n:,}; plain there {small:.3f} s)")
+    print(f"fixed start-up: tinyjail trace -- /bin/true {med['startup']:.2f} s "
+          f"(python -m tinyjail --version alone {med['python']:.2f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
