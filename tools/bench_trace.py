@@ -108,7 +108,8 @@ def main() -> int:
         dropped = max(int(x["dropped"]) for x in m)  # type: ignore[call-overload]
         cmd_s = statistics.median(float(x["duration_s"]) for x in m)  # type: ignore[arg-type]
         rate = events / cmd_s if cmd_s else 0.0
-        print(f"{label:<34} {med[key]:8.2f} {med[key] / plain:7.2f} {rate:12,.0f} {events:12,.0f} {dropped:8d}")
+        ratio = med[key] / plain
+        print(f"{label:<34} {med[key]:8.2f} {ratio:7.2f} {rate:12,.0f} {events:12,.0f} {dropped:8d}")
     if "strace" in med:
         small = med["plain-small"]
         print(f"{'strace -f -o /dev/null':<34} {med['strace']:8.2f} {med['strace'] / small:7.1f}   "

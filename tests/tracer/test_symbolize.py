@@ -8,7 +8,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from tinyjail.tracer.recorder import decode_sockaddr
 from tinyjail.tracer.symbolize import (
     AT_BASE,
