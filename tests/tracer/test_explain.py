@@ -134,3 +134,10 @@ def test_real_trace_call_sites_and_paths(tmp_path: Path) -> None:
     assert expl.verdict.recorded_allowed == expl.count
     text = _text(expl)
     assert str(target) in text and "O_RDONLY" in text
+
+
+def test_lossy_trace_is_flagged() -> None:
+    lossy = build([Call("getpid", ret=4242)], dropped=5)
+    expl = explain("getpid", [lossy])
+    assert expl.lossy and "5 dropped" in expl.lossy[0]
+    assert "warning: lossy trace" in _text(expl)
