@@ -66,6 +66,8 @@ def test_aliases_are_accepted(alias: str) -> None:
 def test_unknown_names_suggest() -> None:
     with pytest.raises(UsageError, match='unknown syscall "opne" \\(did you mean "open"\\?\\)'):
         syscalls.canonical_name("opne")
+    with pytest.raises(UsageError, match='unknown syscall "SYS_opne" \\(did you mean "open"\\?\\)'):
+        syscalls.canonical_name("SYS_opne")
     with pytest.raises(UsageError, match="no x86_64 syscall has number 100000"):
         syscalls.canonical_name("100000")
     with pytest.raises(UsageError, match='"socketcall" does not exist on x86_64'):

@@ -142,7 +142,7 @@ def canonical_name(text: str | int) -> str:
         return found
     raw = text.strip()
     for prefix in ("SYS_", "__NR_", "__x64_sys_", "sys_"):
-        if raw.startswith(prefix) and is_known(raw[len(prefix):]):
+        if raw.startswith(prefix) and not is_known(raw):
             raw = raw[len(prefix):]
             break
     if not is_known(raw):
