@@ -146,12 +146,22 @@ def _named_literally(policy: Policy) -> set[str]:
 
 
 def _effective(policy: Policy, arches: Iterable[str]) -> list[Rule]:
+    """The native rules, plus rules for names only a listed foreign ABI has (i386's socketcall...).
+
+    moby's ``includes.arches`` are evaluated for the native arch only, as Docker does (it
+    compares them with the runtime's GOARCH); libseccomp then translates each rule by name to
+    every ABI of the filter.
+    """
     from tinyjail.policy import effective_rules
 
-    seen: dict[Rule, None] = {}
+    native = set(syscalls.table(syscalls.NATIVE_ARCH))
+    seen: dict[Rule, None] = dict.fromkeys(effective_rules(policy, syscalls.NATIVE_ARCH))
     for arch in arches:
+        if arch == syscalls.NATIVE_ARCH or set(syscalls.table(arch)) <= native:
+            continue
         for rule in effective_rules(policy, arch):
-            seen.setdefault(rule, None)
+            if rule.name not in native:
+                seen.setdefault(rule, None)
     return list(seen)
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -70,14 +71,18 @@ def allowlist_policy() -> dict[str, object]:
     }
 
 
-def timed(argv: list[str]) -> float:
+def timed(argv: list[str]) -> tuple[float, float]:
+    """(wall-clock seconds, CPU seconds user+sys of the process tree) of one run."""
     start = time.perf_counter()
-    proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    assert proc.stderr is not None
+    err = proc.stderr.read()
+    _, status, usage = os.wait4(proc.pid, 0)
     elapsed = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
-        why = proc.stderr.decode()[-400:]
-        sys.exit(f"bench: {' '.join(argv[:6])}... failed with {proc.returncode}: {why}")
-    return elapsed
+        sys.exit(f"bench: {' '.join(argv[:6])}... failed with {proc.returncode}: {err.decode()[-400:]}")
+    return elapsed, usage.ru_utime + usage.ru_stime
 
 
 def main() -> None:
@@ -125,11 +130,15 @@ def main() -> None:
         for argv in configs.values():      # warm-up, and proof that dd runs under each filter
             timed(argv)
         samples: dict[str, list[float]] = {k: [] for k in configs}
+        cpu: dict[str, list[float]] = {k: [] for k in configs}
         for _ in range(opts.rounds):
             for name, argv in configs.items():
-                samples[name].append(timed(argv))
+                wall, used = timed(argv)
+                samples[name].append(wall)
+                cpu[name].append(used)
 
     med = {k: statistics.median(v) for k, v in samples.items()}
+    cmed = {k: statistics.median(v) for k, v in cpu.items()}
     base, lbase = med["none"], med["launcher-none"]
     print(f"dd bs=1 count={opts.count}: {2 * opts.count:,} syscalls; "
           f"median of {opts.rounds} alternating rounds")
@@ -142,16 +151,20 @@ def main() -> None:
         ("launcher, moby filter only", "launcher-moby", lbase),
         ("launcher, allowlist filter only", "launcher-allowlist", lbase),
     ]
-    print(f"{'configuration':50} {'median s':>9} {'min s':>7} {'ratio':>7}  baseline")
+    head = f"{'median s':>9} {'min s':>7} {'ratio':>7} {'cpu s':>7} {'cpu ratio':>9}"
+    print(f"{'configuration':50} {head}  baseline")
     for label, key, ref in rows:
         ratio = med[key] / ref
-        basis = "dd alone" if ref is base else "launcher, no filter"
-        print(f"{label:50} {med[key]:9.3f} {min(samples[key]):7.3f} {ratio:6.3f}x  {basis}")
+        basis = "none" if ref is base else "launcher-none"
+        cratio = cmed[key] / cmed[basis]
+        figures = f"{med[key]:9.3f} {min(samples[key]):7.3f} {ratio:6.3f}x {cmed[key]:7.3f} {cratio:8.3f}x"
+        print(f"{label:50} {figures}  {'dd alone' if ref is base else 'launcher, no filter'}")
     startup = med["tinyjail-true"] - med["true"]
     print(f"start-up of `tinyjail run --policy moby -- /bin/true`: {med['tinyjail-true']:.3f} s "
           f"(/bin/true alone {med['true']:.3f} s, so {startup:.3f} s is tinyjail's fixed cost)")
     if opts.json:
-        figures = {"median_s": med, "filters_insns": filters, "rounds": opts.rounds, "count": opts.count}
+        figures = {"median_s": med, "cpu_median_s": cmed, "filters_insns": filters, "rounds": opts.rounds,
+                   "count": opts.count}
         print(json.dumps(figures))
 
 
