@@ -379,9 +379,14 @@ def record_to(
     (``output`` exists without ``force``), EnforceError (the policy's filter could not load).
     """
     from tinyjail.enforce.runner import _Execve
-    from tinyjail.tracer.syscalls.loader import PROC_EXEC, PROC_FORK, PROC_START, Probe, ProbeOptions
-
-    from tinyjail.tracer.syscalls.loader import check_environment
+    from tinyjail.tracer.syscalls.loader import (
+        PROC_EXEC,
+        PROC_FORK,
+        PROC_START,
+        Probe,
+        ProbeOptions,
+        check_environment,
+    )
 
     check_environment()   # privilege first: one line saying what is missing, nothing touched
     out = Path(output)
@@ -464,7 +469,7 @@ def record_to(
         if failure.startswith(b"L"):
             raise EnforceError(f"the kernel refused to load the policy's filter; {argv[0]} was not run")
         counters = probe.counters()
-        sites = probe.sites()
+        callers = probe.callers()
         stack_ips = {sid: probe.stack(sid) for sid in writer.stack_count}
     except BaseException:
         # nothing half-written stays behind
@@ -493,7 +498,7 @@ def record_to(
 
     procs = np.concatenate(drainer.procs) if drainer.procs else np.empty(0)
     processes = _processes_frame(procs, writer, pid, wait_status)
-    stacks_df, stack_note = _stacks_frame(procs, writer, sites, stack_ips, live_maps, cwd)
+    stacks_df, stack_note = _stacks_frame(procs, writer, callers, stack_ips, live_maps, cwd)
     seccomp_df = _seccomp_frame(records, set(processes["pid"].tolist()) | {pid})
     dropped = counters["events_lost"] + counters["paths_lost"] + counters["procs_lost"]
     meta: dict[str, Any] = {
@@ -646,7 +651,7 @@ def _processes_frame(procs: np.ndarray[Any, Any], writer: EventWriter, root: int
     return conform(df, PROCESS_COLUMNS)
 
 
-def _stacks_frame(procs: np.ndarray[Any, Any], writer: EventWriter, sites: dict[tuple[int, int], Any],
+def _stacks_frame(procs: np.ndarray[Any, Any], writer: EventWriter, sp_words: dict[int, int],
                   stack_ips: dict[int, list[int]], live_maps: dict[int, Any], cwd: str) -> tuple[Any, str]:
     import pandas as pd
     from tinyjail.tracer.symbolize import AddressSpaces, symbolize_stack
@@ -702,7 +707,6 @@ def _stacks_frame(procs: np.ndarray[Any, Any], writer: EventWriter, sites: dict[
             fd = int(np.int32(np.uint32(int(args[4]) & 0xFFFFFFFF)))
             if fd >= 0:
                 spaces.mmapped(pid, ret, int(args[1]), fd, int(args[5]))
-    sp_words = {v[2]: v[1] for v in sites.values() if v[2] >= 0}
     rows = []
     deep = 0
     for sid, ips in stack_ips.items():

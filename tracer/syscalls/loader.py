@@ -64,8 +64,7 @@ PROC_DTYPE = np.dtype([
     ("stack", "<u8", (STACK_WORDS,)),
 ])
 PROC_FORK, PROC_EXEC, PROC_EXIT, PROC_START = 1, 2, 3, 4
-COUNTERS = ("events_lost", "paths_lost", "procs_lost", "stack_errors", "sites_full", "starts_full",
-            "stacks_taken")
+COUNTERS = ("events_lost", "paths_lost", "procs_lost", "stack_errors", "starts_full", "stacks_taken")
 STATE_TRACKED, STATE_ARMED = 1, 2
 
 
@@ -115,6 +114,7 @@ def program_text(opts: ProbeOptions) -> str:
         "TJ_STACK_K": opts.stack_k,
         "TJ_PATHS": int(opts.paths),
         "TJ_SITES": opts.sites,
+        "TJ_SITES_BITS": opts.sites.bit_length() - 1,
         "TJ_STACKS": opts.stacks,
         "TJ_EVENT_PAGES": opts.event_pages,
         "TJ_PATH_PAGES": opts.path_pages,
@@ -246,12 +246,9 @@ class Probe:
             out[name] = int(sum(table[table.Key(i)]))
         return out
 
-    def sites(self) -> dict[tuple[int, int], tuple[int, int, int]]:
-        """(nr, ip) -> (calls, word at sp when the first stack was taken, that stack id)."""
-        out = {}
-        for k, v in self.bpf[b"sites"].items():
-            out[(int(k.nr), int(k.ip))] = (int(v.count), int(v.sp_word), int(v.stack_id))
-        return out
+    def callers(self) -> dict[int, int]:
+        """stack id -> the word at the user sp when it was taken (see symbolize.caller_frame)."""
+        return {int(k.value): int(v.value) for k, v in self.bpf[b"callers"].items()}
 
     def stack(self, stack_id: int) -> list[int]:
         """The user instruction pointers of one stack, innermost first."""

@@ -22,9 +22,8 @@
 #define CNT_PATHS_LOST 1
 #define CNT_PROCS_LOST 2
 #define CNT_STACK_ERRORS 3
-#define CNT_SITES_FULL 4
-#define CNT_STARTS_FULL 5
-#define CNT_STACKS_TAKEN 6
+#define CNT_STARTS_FULL 4
+#define CNT_STACKS_TAKEN 5
 
 #define PROC_FORK 1
 #define PROC_EXEC 2
@@ -35,6 +34,12 @@
 struct tj_regs {
     u64 r15, r14, r13, r12, bp, bx, r11, r10, r9, r8, ax, cx, dx, si, di, orig_ax, ip, cs, flags, sp, ss;
 };
+
+/* Only r10..ip (80 bytes) are needed per event: the six args, orig_ax and ip. sp is read on
+ * its own when a stack is taken. Halves the copy of the whole 168-byte frame. */
+#define TJ_REGS_FROM 56
+#define TJ_REGS_LEN 80
+#define TJ_REGS_SP 152
 
 struct tj_start {
     u64 ts;
@@ -81,25 +86,25 @@ struct tj_proc {             /* mirrored by loader.PROC_DTYPE */
     u64 stack[TJ_STACK_WORDS];  /* start: argc, argv, envp, auxv as the kernel laid them out */
 };
 
-struct tj_site {
+struct tj_site {             /* one slot of the direct-mapped call-site cache */
     s64 nr;
     u64 ip;
-};
-
-struct tj_site_val {
     u64 count;
-    u64 sp_word;             /* the word at the user sp when the first stack was taken: the caller */
-    s64 stack_id;
 };
 
+/* (syscall, user ip) -> calls seen, in a direct-mapped array: an inlined array access per event
+ * instead of a hash lookup. Two sites sharing a slot evict each other, which can only make
+ * more stacks be taken, never fewer. */
 /* Indexed directly by pid/tid (< pid_max): an array lookup is inlined by the verifier, a hash
  * lookup costs a jhash and a bucket walk on every syscall of every process on the machine. */
 BPF_ARRAY(tracked, u8, TJ_PID_MAX);
 BPF_ARRAY(starts, struct tj_start, TJ_PID_MAX);
 BPF_ARRAY(live, s64, 1);
-BPF_HASH(sites, struct tj_site, struct tj_site_val, TJ_SITES);
+BPF_ARRAY(sites, struct tj_site, TJ_SITES);
+/* stack id -> the word at the user sp when that stack was taken (the wrapper's caller) */
+BPF_HASH(callers, s32, u64, TJ_STACKS);
 BPF_STACK_TRACE(stacks, TJ_STACKS);
-BPF_PERCPU_ARRAY(counters, u64, 7);
+BPF_PERCPU_ARRAY(counters, u64, 6);
 BPF_PERCPU_ARRAY(scratch, struct tj_proc, 1);
 BPF_RINGBUF_OUTPUT(events, TJ_EVENT_PAGES);
 BPF_RINGBUF_OUTPUT(paths, TJ_PATH_PAGES);
@@ -148,7 +153,8 @@ static __always_inline int tj_is_exec(s64 nr)
     return nr == TJ_NR_EXECVE || nr == TJ_NR_EXECVEAT;
 }
 
-static __always_inline void tj_emit(void *ctx, struct tj_regs *r, u64 pid_tgid, s64 nr, u64 ts, s64 dur, s64 ret)
+static __always_inline void tj_emit(void *ctx, struct tj_regs *r, void *kregs, u64 pid_tgid, s64 nr, u64 ts,
+                                    s64 dur, s64 ret)
 {
     struct tj_event *e = events.ringbuf_reserve(sizeof(struct tj_event));
     if (!e) {
@@ -171,29 +177,24 @@ static __always_inline void tj_emit(void *ctx, struct tj_regs *r, u64 pid_tgid, 
     e->ip = r->ip;
     bpf_get_current_comm(&e->comm, sizeof(e->comm));
 #if TJ_STACK_K > 0
-    struct tj_site site = {};
-    site.nr = nr;
-    site.ip = r->ip;
-    struct tj_site_val *sv = sites.lookup(&site);
-    if (!sv) {
-        struct tj_site_val zero = {};
-        zero.stack_id = -1;
-        if (sites.insert(&site, &zero) != 0)
-            tj_count(CNT_SITES_FULL);
-        sv = sites.lookup(&site);
-    }
+    u32 slot = ((r->ip * 0x9E3779B97F4A7C15ULL) ^ (u64)nr) >> (64 - TJ_SITES_BITS);
+    struct tj_site *sv = sites.lookup(&slot);
     if (sv) {
+        if (sv->ip != r->ip || sv->nr != nr) {
+            sv->ip = r->ip;
+            sv->nr = nr;
+            sv->count = 0;
+        }
         if (sv->count < TJ_STACK_K) {
             int id = stacks.get_stackid(ctx, BPF_F_USER_STACK);
             if (id >= 0) {
                 e->stack_id = id;
                 tj_count(CNT_STACKS_TAKEN);
-                if (sv->stack_id < 0) {
-                    u64 w = 0;
-                    bpf_probe_read_user(&w, sizeof(w), (void *)r->sp);
-                    sv->sp_word = w;
-                    sv->stack_id = id;
-                }
+                u64 w = 0, sp = 0;
+                bpf_probe_read_kernel(&sp, sizeof(sp), kregs + TJ_REGS_SP);
+                bpf_probe_read_user(&w, sizeof(w), (void *)sp);
+                s32 key = id;
+                callers.insert(&key, &w);
             } else {
                 tj_count(CNT_STACK_ERRORS);
             }
@@ -263,8 +264,8 @@ RAW_TRACEPOINT_PROBE(sys_enter)
     u64 ts = bpf_ktime_get_ns();
     if (nr == TJ_NR_EXIT || nr == TJ_NR_EXIT_GROUP) {
         struct tj_regs r = {};
-        bpf_probe_read_kernel(&r, sizeof(r), (void *)ctx->args[0]);
-        tj_emit(ctx, &r, pid_tgid, nr, ts, -1, 0);
+        bpf_probe_read_kernel(&r.r10, TJ_REGS_LEN, (void *)ctx->args[0] + TJ_REGS_FROM);
+        tj_emit(ctx, &r, (void *)ctx->args[0], pid_tgid, nr, ts, -1, 0);
         return 0;
     }
     struct tj_start *s = starts.lookup(&tid);
@@ -279,7 +280,7 @@ RAW_TRACEPOINT_PROBE(sys_enter)
     int a = -1, b = -1;
     if (tj_path_args(nr, &a, &b)) {
         struct tj_regs r = {};
-        bpf_probe_read_kernel(&r, sizeof(r), (void *)ctx->args[0]);
+        bpf_probe_read_kernel(&r.r10, TJ_REGS_LEN, (void *)ctx->args[0] + TJ_REGS_FROM);
         s->path_retry = tj_copy_paths(&r, tid, nr, ts, 0);
     }
 #endif
@@ -325,7 +326,7 @@ RAW_TRACEPOINT_PROBE(sys_exit)
     if (!state || !*state)
         return 0;
     struct tj_regs r = {};
-    bpf_probe_read_kernel(&r, sizeof(r), (void *)ctx->args[0]);
+    bpf_probe_read_kernel(&r.r10, TJ_REGS_LEN, (void *)ctx->args[0] + TJ_REGS_FROM);
     s64 nr = r.orig_ax;
     s64 ret = ctx->args[1];
     if (*state == TJ_ARMED && !tj_is_exec(nr))
@@ -346,9 +347,11 @@ RAW_TRACEPOINT_PROBE(sys_exit)
             tj_copy_paths(&r, tid, nr, ts, 1);
 #endif
     }
-    tj_emit(ctx, &r, pid_tgid, nr, ts, dur, ret);
-    if (ret == 0 && tj_is_exec(nr))
+    tj_emit(ctx, &r, (void *)ctx->args[0], pid_tgid, nr, ts, dur, ret);
+    if (ret == 0 && tj_is_exec(nr)) {
+        bpf_probe_read_kernel(&r.sp, sizeof(r.sp), (void *)ctx->args[0] + TJ_REGS_SP);
         tj_emit_start(&r, pid_tgid, now);
+    }
     return 0;
 }
 
