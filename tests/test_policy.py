@@ -759,6 +759,24 @@ def test_merge_union_stricter_wins_and_reports() -> None:
     assert set(pol.effective_rules(merged_ba)) == set(pol.effective_rules(merged))
 
 
+def test_merge_writing_out_a_group_keeps_the_overrides_of_that_side() -> None:
+    """When the losing side had the conflicting syscall through a @group, the group is written
+    out without it; members that side overrode explicitly must not come back as rivals."""
+    a = pol.from_dict({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [
+        {"names": ["@system-service"], "action": "SCMP_ACT_ALLOW"},
+        {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": errno.EACCES},
+    ]}, source="a.json")
+    b = pol.from_dict({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [
+        {"names": ["ioctl"], "action": "SCMP_ACT_ERRNO", "errnoRet": errno.ENOTTY}]}, source="b.json")
+    merged, report = pol.merge(a, b)
+    assert len(report) == 1 and "@system-service written out without it" in report[0]
+    assert pol.evaluate(merged, "ioctl") == ("SCMP_ACT_ERRNO", errno.ENOTTY)
+    assert pol.evaluate(merged, "mkdirat") == ("SCMP_ACT_ERRNO", errno.EACCES)
+    assert pol.evaluate(merged, "openat") == ("SCMP_ACT_ALLOW", None)
+    explicit_mkdir = [r for r in merged.syscalls if "mkdirat" in r.names]
+    assert [r.action for r in explicit_mkdir] == ["SCMP_ACT_ERRNO"]
+
+
 def test_merge_with_itself_changes_nothing(moby_profile: Path) -> None:
     moby = pol.load(moby_profile)
     merged, report = pol.merge(moby, moby)

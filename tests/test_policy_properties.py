@@ -140,6 +140,25 @@ def test_merge_keeps_every_verdict_both_agree_on(a_obj: dict[str, Any], b_obj: d
             assert pol.evaluate(merged, name) == va, name
 
 
+@settings(max_examples=120, deadline=None)
+@given(policies(), st.lists(st.sampled_from(CAPS), unique=True))
+def test_portable_form_compiles_to_the_same_rules(obj: dict[str, Any], caps: list[str]) -> None:
+    """Writing groups out, values as numbers and moby conditions decided keeps the filter."""
+    written = pol.from_dict(obj)
+    text = pol.dumps(written, portable=True, caps=caps)
+    portable = pol.loads(text)
+    assert pol.is_portable(portable)
+    assert "@" not in "".join(n for r in portable.syscalls for n in r.names)
+
+    def by_value(p: pol.Policy, granted: list[str] | None) -> list[tuple[Any, ...]]:
+        return [(r.name, r.action, r.errno_ret, tuple(a.key() for a in r.args))
+                for r in pol.effective_rules(p, caps=granted)]
+
+    assert by_value(portable, None) == by_value(written, caps)
+    assert pol.effective_architectures(portable) == pol.effective_architectures(written)
+    assert pol.dumps(portable, portable=True) == pol.dumps(portable)   # idempotent
+
+
 # ----------------------------------------------------------------------------- hostile input
 
 json_values = st.recursive(

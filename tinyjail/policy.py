@@ -22,7 +22,7 @@ import os
 import re
 import sys
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -824,8 +824,12 @@ def _arg_to_dict(arg: Arg) -> dict[str, Any]:
     return out
 
 
-def to_dict(policy: Policy) -> dict[str, Any]:
-    """The OCI JSON object, as written (camelCase; @groups and symbolic values kept)."""
+def to_dict(policy: Policy, portable: bool = False, *, caps: Iterable[str] | None = None) -> dict[str, Any]:
+    """The OCI JSON object (camelCase). As written by default: @groups, symbolic values and
+    moby keys kept. ``portable``: plain runtime-spec JSON that runc, crun, podman and Docker
+    take as-is (see `to_portable`; ``caps`` are the capabilities moby conditions assume)."""
+    if portable:
+        policy = to_portable(policy, caps=caps)
     out: dict[str, Any] = {"defaultAction": policy.default_action}
     if policy.default_errno_ret is not None:
         out["defaultErrnoRet"] = policy.default_errno_ret
@@ -861,20 +865,22 @@ def to_dict(policy: Policy) -> dict[str, Any]:
     return out
 
 
-def dumps(policy: Policy) -> str:
-    """The policy as indented JSON text (ends with a newline)."""
-    return json.dumps(to_dict(policy), indent=2) + "\n"
+def dumps(policy: Policy, portable: bool = False, *, caps: Iterable[str] | None = None) -> str:
+    """The policy as indented JSON text (ends with a newline); ``portable`` as in `to_dict`."""
+    return json.dumps(to_dict(policy, portable, caps=caps), indent=2) + "\n"
 
 
-def save(policy: Policy, path: str | os.PathLike[str], force: bool = False) -> None:
+def save(policy: Policy, path: str | os.PathLike[str], force: bool = False, portable: bool = False, *,
+         caps: Iterable[str] | None = None) -> None:
     """Validate and write ``policy`` to ``path``; an existing file is kept unless ``force``.
-    The write is atomic (temporary file + rename)."""
+    ``portable`` writes plain runtime-spec JSON (see `to_portable`). The write is atomic
+    (temporary file + rename)."""
     p = Path(path)
     if p.is_dir():
         raise UsageError(f"{p}: is a directory")
     if p.exists() and not force:
         raise UsageError(f"{p} already exists; use --force to overwrite it")
-    text = dumps(policy)
+    text = dumps(policy, portable, caps=caps)
     from_dict(json.loads(text), source=str(p))
     tmp = p.with_name(f".{p.name}.tmp{os.getpid()}")
     try:
@@ -883,6 +889,111 @@ def save(policy: Policy, path: str | os.PathLike[str], force: bool = False) -> N
     except OSError as err:
         tmp.unlink(missing_ok=True)
         raise UsageError(f"{p}: cannot write: {err.strerror or err}") from None
+
+
+# --------------------------------------------------------------------------- portable form
+
+
+_Winner = tuple[bool, int, int]
+
+
+def _members(rule: SyscallRule) -> dict[str, bool]:
+    """Every syscall a rule names (groups expanded) -> whether it is written explicitly."""
+    out: dict[str, bool] = {}
+    for written in rule.names:
+        for name in groups.expand(written):
+            out[name] = out.get(name, False) or not written.startswith("@")
+    return out
+
+
+def _winners(rules: Sequence[SyscallRule], by_conditions: bool) -> dict[tuple[str, Any, str], _Winner]:
+    """(syscall, argument set, moby conditions or "") -> (explicit, strictness, index of the rule
+    that decides it), with effective_rules' precedence: a name written explicitly beats the same
+    name reached through a @group, then the stricter action wins, then the earlier rule. Used
+    wherever groups are written out, so that their members do not become explicit rivals of
+    the rules that overrode them."""
+    winner: dict[tuple[str, Any, str], _Winner] = {}
+    for i, rule in enumerate(rules):
+        rank = strictness(rule.action)
+        cond = _condition_key(rule) if by_conditions else ""
+        for name, direct in _members(rule).items():
+            for args in _arg_sets(rule.args):
+                key = (name, _arg_key(args), cond)
+                old = winner.get(key)
+                if old is None or (direct and not old[0]) or (direct == old[0] and rank < old[1]):
+                    winner[key] = (direct, rank, i)
+    return winner
+
+
+def to_portable(policy: Policy, caps: Iterable[str] | None = None,
+                kernel: tuple[int, int] | None = None) -> Policy:
+    """The same filter without tinyjail's extensions or moby's keys, so that runc (which reads
+    ``value`` as uint64 and knows no @group) and every other runtime take it unchanged.
+
+    - ``@group`` names are expanded into their members, sorted and de-duplicated per rule.
+      Every member is kept, also those the native ABI lacks (``mmap2``): the file may be used
+      for other architectures, and runtimes skip names they cannot resolve.
+    - Symbolic argument values become numbers.
+    - moby ``includes``/``excludes`` are evaluated for this machine (native ABI, running kernel,
+      the capabilities ``caps``, default none) like `effective_rules` does: rules that do not
+      apply are dropped, the others lose their conditions. ``archMap`` becomes
+      ``architectures`` (`effective_architectures`).
+    - Where the compiled form lets one entry win over another (a name written explicitly over
+      the same name reached through a group; the stricter of overlapping moby rules), only the
+      winner keeps the name, because without groups and conditions both would be written
+      explicitly under the same conditions (a conflict).
+    - ``comment`` stays (moby and podman read it, runc ignores it); other unknown keys are
+      dropped.
+
+    ``effective_rules`` of the result equal those of ``policy`` (for the same ``caps`` and
+    kernel), and it contains no @group, no symbolic value and no moby key.
+    """
+    kern = kernel or running_kernel()
+    granted = frozenset(caps or ())
+    live = [(i, rule) for i, rule in enumerate(policy.syscalls)
+            if conditions_hold(rule, syscalls.NATIVE_ARCH, granted, kern)]
+
+    winner = _winners([rule for _, rule in live], by_conditions=False)
+
+    rules: list[SyscallRule] = []
+    for i, (_, rule) in enumerate(live):
+        sets = _arg_sets(rule.args)
+        whole: list[str] = []
+        partial: dict[int, list[str]] = {}   # argument set -> names this rule wins only there
+        for name in _members(rule):
+            won = [k for k, args in enumerate(sets) if winner[(name, _arg_key(args), "")][2] == i]
+            if len(won) == len(sets):
+                whole.append(name)
+            else:
+                for k in won:
+                    partial.setdefault(k, []).append(name)
+        pieces = [(whole, list(rule.args))] if whole else []
+        pieces += [(names, list(sets[k])) for k, names in sorted(partial.items())]
+        for names, args in pieces:
+            rules.append(SyscallRule(names=sorted(names), action=rule.action, errno_ret=rule.errno_ret,
+                                     args=[Arg(a.index, a.value, a.op, a.value_two) for a in args],
+                                     comment=rule.comment))
+    covered = policy.architectures or policy.arch_map
+    return Policy(
+        default_action=policy.default_action,
+        default_errno_ret=policy.default_errno_ret,
+        architectures=effective_architectures(policy) if covered else [],
+        flags=list(policy.flags),
+        listener_path=policy.listener_path,
+        listener_metadata=policy.listener_metadata,
+        syscalls=rules,
+        source=policy.source,
+    )
+
+
+def is_portable(policy: Policy) -> bool:
+    """True when `to_dict` already writes plain runtime-spec JSON: no @group, no symbolic value,
+    no moby key (``includes``/``excludes``/``archMap``) and no unknown key."""
+    return not (policy.arch_map is not None or policy.extra or any(
+        rule.includes or rule.excludes or rule.extra
+        or any(n.startswith("@") for n in rule.names)
+        or any(a.symbolic is not None or a.symbolic_two is not None for a in rule.args)
+        for rule in policy.syscalls))
 
 
 # --------------------------------------------------------------------------- compiling
@@ -1136,25 +1247,36 @@ def _written_map(policy: Policy) -> dict[_Key, tuple[str, int | None, bool]]:
 
 def _remove_name(rules: list[SyscallRule], key: _Key) -> list[str]:
     """Drop syscall ``key[0]`` from every rule with those args/conditions; a @group that
-    contains it is replaced by its other members. Returns the groups that were expanded."""
+    contains it is replaced by its other members, except those another rule decides (an
+    explicit override must stay an override, not become a conflict). Returns the groups that
+    were expanded."""
     name, sig, cond = key
+    winner = _winners(rules, by_conditions=True)
     expanded: list[str] = []
-    for rule in rules:
+    out: list[SyscallRule] = []
+    for i, rule in enumerate(rules):
+        out.append(rule)
         if _arg_key(rule.args) != sig or _condition_key(rule) != cond:
             continue
         if not any(name in groups.expand(w) for w in rule.names):
             continue
+        sets = _arg_sets(rule.args)
         names: list[str] = []
         for written in rule.names:
             if written == name:
                 continue
-            if written.startswith("@") and name in groups.expand(written):
-                expanded.append(written)
-                names.extend(sorted(groups.expand(written) - {name}))
-            else:
+            if not (written.startswith("@") and name in groups.expand(written)):
                 names.append(written)
+                continue
+            expanded.append(written)
+            for member in sorted(groups.expand(written) - {name}):
+                won = [args for args in sets if winner[(member, _arg_key(args), cond)][2] == i]
+                if len(won) == len(sets):
+                    names.append(member)
+                for args in won if len(won) < len(sets) else []:
+                    out.append(replace(copy.deepcopy(rule), names=[member], args=list(args)))
         rule.names = list(dict.fromkeys(names))
-    rules[:] = [r for r in rules if r.names]
+    rules[:] = [r for r in out if r.names]
     return expanded
 
 
@@ -1312,6 +1434,7 @@ __all__ = [
     "effective_rules",
     "evaluate",
     "from_dict",
+    "is_portable",
     "load",
     "loads",
     "merge",
@@ -1321,6 +1444,7 @@ __all__ = [
     "stricter",
     "strictness",
     "to_dict",
+    "to_portable",
     "treatment",
     "validate",
 ]

@@ -1,4 +1,4 @@
-"""`tinyjail policy check|show|merge|diff`: thin commands over `tinyjail.policy`."""
+"""`tinyjail policy check|show|export|merge|diff`: thin commands over `tinyjail.policy`."""
 
 from __future__ import annotations
 
@@ -26,8 +26,8 @@ _ACTION_STYLE = {
 
 @click.group("policy")
 def policy() -> None:
-    """Check, show, merge and diff OCI seccomp policies (runtime-spec linux.seccomp, runc
-    config.json or Docker/moby profiles)."""
+    """Check, show, export, merge and diff OCI seccomp policies (runtime-spec linux.seccomp,
+    runc config.json or Docker/moby profiles)."""
 
 
 @policy.command("check")
@@ -145,20 +145,24 @@ def _moby_text(rule: SyscallRule) -> str:
 
 
 def _arg_text(names: list[str], arg: Arg) -> str:
-    """Arg condition text with numeric values rendered symbolically when tinyjail.symbols can."""
+    """Arg condition text with numeric values rendered symbolically when tinyjail.symbols can
+    (``a2 & O_ACCMODE == O_RDONLY``: a MASKED_EQ ``valueTwo`` of 0 is named too when its table
+    has a name for 0)."""
     from dataclasses import replace
 
     syscall = next((n for n in names if not n.startswith("@")), None)
-    if syscall and arg.symbolic is None:
-        try:
-            from tinyjail import symbols
+    if syscall is None:
+        return arg.text()
+    try:
+        from tinyjail import symbols
 
-            sym = symbols.render(syscall, arg.index, arg.value, arg.op)
-            two = symbols.render(syscall, arg.index, arg.value_two, "SCMP_CMP_EQ") if arg.value_two else None
-        except Exception:   # display only: a missing/broken symbol table must not hide the policy
-            sym = two = None
-        arg = replace(arg, symbolic=sym, symbolic_two=arg.symbolic_two or two)
-    return arg.text()
+        sym = arg.symbolic or symbols.render(syscall, arg.index, arg.value, arg.op)
+        two = arg.symbolic_two
+        if two is None and arg.op == "SCMP_CMP_MASKED_EQ":
+            two = symbols.render(syscall, arg.index, arg.value_two, "SCMP_CMP_EQ")
+    except Exception:   # display only: a missing/broken symbol table must not hide the policy
+        return arg.text()
+    return replace(arg, symbolic=sym, symbolic_two=two).text()
 
 
 def _names_text(names: list[str], permits: bool, dangerous: set[str]) -> Text:
@@ -185,28 +189,105 @@ def _names_text(names: list[str], permits: bool, dangerous: set[str]) -> Text:
     return out
 
 
+_CAP_OPTION_HELP = ("A capability the container will have (decides moby includes/excludes.caps; "
+                    "default: none). Repeatable.")
+
+
+def _check_caps(caps: tuple[str, ...]) -> tuple[str, ...]:
+    """Capability names as moby writes them; a typo would silently pick other rules."""
+    import re
+
+    from tinyjail.errors import UsageError
+
+    for cap in caps:
+        if not re.fullmatch(r"CAP_[A-Z0-9_]+", cap):
+            raise UsageError(f'--cap {cap}: not a capability name (like "CAP_SYS_ADMIN")')
+    return caps
+
+
+@policy.command("export")
+@click.argument("file")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="Where to write the portable policy ('-' for standard output).")
+@click.option("--force", is_flag=True, help="Overwrite OUTPUT if it exists.")
+@click.option("--cap", "caps", multiple=True, metavar="CAP_X", help=_CAP_OPTION_HELP)
+def export(file: str, output: str, force: bool, caps: tuple[str, ...]) -> None:
+    """Write FILE as plain OCI runtime-spec JSON that runc, crun, podman and Docker take as-is:
+    @groups expanded, symbolic values written as numbers, moby includes/excludes and archMap
+    evaluated for this machine. The compiled filter stays the same."""
+    from pathlib import Path
+
+    from tinyjail import policy as pol
+    from tinyjail.errors import UsageError
+
+    _check_caps(caps)
+    if output != "-" and Path(output).exists() and not force:
+        raise UsageError(f"{output} already exists; use --force to overwrite it")
+    loaded = pol.load(file)
+    portable = pol.to_portable(loaded, caps=caps)
+    if output == "-":
+        click.echo(pol.dumps(portable), nl=False)
+    else:
+        pol.save(portable, output, force=force)
+    where = "standard output" if output == "-" else output
+    click.echo(f"wrote {where}: {_export_summary(loaded, portable, caps)}", err=output == "-")
+
+
+def _export_summary(loaded: Policy, portable: Policy, caps: tuple[str, ...]) -> str:
+    """What the export changed, in one line."""
+    from tinyjail import policy as pol
+
+    used = sorted({n for r in loaded.syscalls for n in r.names if n.startswith("@")})
+    symbolic = sum((a.symbolic is not None) + (a.symbolic_two is not None)
+                   for r in loaded.syscalls for a in r.args)
+    compiled = len(pol.effective_rules(portable, caps=caps))
+    parts = [f"{len(portable.syscalls)} entries, {compiled} compiled rules on x86_64"]
+    if used:
+        parts.append(f"expanded {' '.join(used)}")
+    if symbolic:
+        parts.append(f"{symbolic} symbolic values written as numbers")
+    if loaded.arch_map is not None or any(r.includes or r.excludes for r in loaded.syscalls):
+        kernel = ".".join(map(str, pol.running_kernel()))
+        applied = sum(pol.conditions_hold(r, caps=caps) for r in loaded.syscalls)
+        parts.append(f"moby conditions evaluated for x86_64, kernel {kernel}, caps "
+                     f"{','.join(caps) or 'none'} ({applied} of {len(loaded.syscalls)} entries apply)")
+    if pol.is_portable(loaded):
+        parts.append("the input was already portable")
+    return "; ".join(parts)
+
+
 @policy.command("merge")
 @click.argument("a")
 @click.argument("b")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
               help="Where to write the union.")
 @click.option("--force", is_flag=True, help="Overwrite OUTPUT if it exists.")
-def merge(a: str, b: str, output: str, force: bool) -> None:
+@click.option("--portable", is_flag=True,
+              help="Write plain runtime-spec JSON (as 'policy export' does) instead of keeping "
+                   "@groups, symbolic values and moby keys.")
+@click.option("--cap", "caps", multiple=True, metavar="CAP_X", help="With --portable: " + _CAP_OPTION_HELP)
+def merge(a: str, b: str, output: str, force: bool, portable: bool, caps: tuple[str, ...]) -> None:
     """Write the union of policies A and B; where they disagree the stricter action wins."""
     from pathlib import Path
 
     from tinyjail import policy as pol
     from tinyjail.errors import UsageError
 
+    _check_caps(caps)
+    if caps and not portable:
+        raise UsageError("--cap only applies with --portable (it decides which moby rules are written)")
     if Path(output).exists() and not force:
         raise UsageError(f"{output} already exists; use --force to overwrite it")
     merged, conflicts = pol.merge(pol.load(a), pol.load(b))
     for line in conflicts:
         click.echo(f"conflict: {line}", err=True)
+    if portable:
+        merged = pol.to_portable(merged, caps=caps)
     pol.save(merged, output, force=force)
     resolved = f", {len(conflicts)} conflicts resolved" if conflicts else ""
     click.echo(f"wrote {output}: {len(merged.syscalls)} entries, "
-               f"{len(pol.effective_rules(merged))} compiled rules{resolved}")
+               f"{len(pol.effective_rules(merged, caps=caps))} compiled rules{resolved}"
+               + (" (portable)" if portable else ""))
 
 
 @policy.command("diff")
