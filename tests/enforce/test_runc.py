@@ -3,7 +3,7 @@ refused inside the container (OCI bundle with a busybox-static rootfs, no cgroup
 
 from __future__ import annotations
 
-import dataclasses
+import errno
 import json
 import os
 import shutil
@@ -19,7 +19,7 @@ from tinyjail.policy import Policy, SyscallRule
 
 pytestmark = [pytest.mark.runc, pytest.mark.root]
 
-APPLETS = ("sh", "echo", "mkdir", "ls", "cat", "nc", "true")
+APPLETS = ("sh", "echo", "mkdir", "ls", "cat", "nc", "true", "ifconfig")
 
 
 def _busybox() -> Path:
@@ -95,22 +95,16 @@ def test_same_bundle_without_the_filter_can_mkdir(bundle: Path, container_id: st
     assert proc.stdout.splitlines() == ["/tmp/x"]
 
 
-def _numeric(pol: Policy) -> Policy:
-    """runc reads ``value`` as uint64: drop tinyjail's symbolic spellings (the numbers stay)."""
-    rules = [dataclasses.replace(r, args=[dataclasses.replace(a, symbolic=None, symbolic_two=None)
-                                          for a in r.args]) for r in pol.syscalls]
-    return dataclasses.replace(pol, syscalls=rules)
-
-
 def test_argument_rules_are_enforced_by_runc(bundle: Path, container_id: str, tmp_path: Path) -> None:
     """argrules in runc: files open read-only, only AF_UNIX sockets. runc 1.1 opens its exec
-    fifo O_WRONLY|O_CLOEXEC after loading the filter, so exactly that stays allowed."""
+    fifo O_WRONLY|O_CLOEXEC after loading the filter, so exactly that stays allowed. argrules
+    spell values symbolically; the portable form writes the numbers runc reads."""
     restricted = {"open", "openat", "socket"}
     read_only = argrules.openat_read_only(also_exact=[argrules.RUNC_EXEC_FIFO_FLAGS])
     pol = Policy(default_action="SCMP_ACT_ERRNO", default_errno_ret=1, architectures=["SCMP_ARCH_X86_64"],
                  syscalls=[_allow_all_but(restricted), *read_only, *argrules.socket_families(["AF_UNIX"])])
     path = tmp_path / "policy.json"
-    policy.save(_numeric(pol), path)
+    policy.save(pol, path, portable=True)
     script = (
         "cat /etc/motd; "
         "echo new > /tmp/f; echo write=$?; "
@@ -131,8 +125,65 @@ def test_read_only_policy_without_the_fifo_exception_breaks_runc(
     pol = Policy(default_action="SCMP_ACT_ERRNO", default_errno_ret=1, architectures=["SCMP_ARCH_X86_64"],
                  syscalls=[_allow_all_but({"open", "openat"}), *argrules.openat_read_only()])
     path = tmp_path / "policy.json"
-    policy.save(_numeric(pol), path)
+    policy.save(pol, path, portable=True)
     proc = _run_in_runc(bundle, container_id, path, "echo started")
     assert proc.returncode != 0
     assert "started" not in proc.stdout
     assert "exec fifo" in proc.stderr and "operation not permitted" in proc.stderr
+
+
+GROUPS_AND_SYMBOLS = {
+    "defaultAction": "SCMP_ACT_ERRNO",
+    "architectures": ["SCMP_ARCH_X86_64"],
+    "syscalls": [
+        {"names": ["@default", "@basic-io", "@file-system", "@io-event", "@signal"],
+         "action": "SCMP_ACT_ALLOW", "comment": "moby and podman read comments, runc ignores them"},
+        {"names": ["execve", "wait4", "ioctl", "fcntl", "uname", "prctl", "getcwd", "umask", "setsid",
+                   "connect", "close_range", "capget", "capset", "setgroups", "setresuid", "setresgid"],
+         "action": "SCMP_ACT_ALLOW"},
+        # explicit names beat the same names reached through @file-system
+        {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": errno.EACCES},
+        {"names": ["clone"], "action": "SCMP_ACT_ALLOW", "args": [
+            {"index": 0, "value": "CLONE_NEWUSER|CLONE_NEWNS|CLONE_NEWNET|CLONE_NEWPID|CLONE_NEWIPC",
+             "valueTwo": 0, "op": "SCMP_CMP_MASKED_EQ"}]},
+        {"names": ["socket"], "action": "SCMP_ACT_ALLOW", "args": [
+            {"index": 0, "value": "AF_INET", "op": "SCMP_CMP_EQ"},
+            {"index": 1, "value": "0xf", "valueTwo": "SOCK_STREAM", "op": "SCMP_CMP_MASKED_EQ"}]},
+    ],
+}
+
+
+def test_policy_with_groups_and_symbols_runs_in_runc_after_export(
+    bundle: Path, container_id: str, tmp_path: Path, run_cli
+) -> None:
+    """A tinyjail policy using @groups and symbolic values: runc refuses the file as written
+    (it reads ``value`` as uint64), `tinyjail policy export` makes it plain runtime-spec JSON,
+    and runc then enforces it: the groups' syscalls work, the explicit override of a group
+    member (mkdir -> EACCES) wins, TCP sockets (AF_INET, SOCK_STREAM) open, UDP ones do not."""
+    written = tmp_path / "written.json"
+    written.write_text(json.dumps(GROUPS_AND_SYMBOLS, indent=2))
+    proc = _run_in_runc(bundle, container_id, written, "echo should-not-run")
+    assert proc.returncode != 0 and "should-not-run" not in proc.stdout
+    assert "cannot unmarshal string" in proc.stderr, proc.stderr
+    subprocess.run(["runc", "delete", "-f", container_id], capture_output=True)
+
+    exported = tmp_path / "exported.json"
+    res = run_cli("policy", "export", str(written), "-o", str(exported))
+    assert res.returncode == 0, res.stderr
+    text = exported.read_text()
+    assert "@" not in text and '"AF_INET"' not in text
+    assert policy.is_portable(policy.load(exported))
+    script = (
+        "echo ok; cat /etc/motd; (echo subshell); "
+        "mkdir /tmp/x; echo mkdir=$?; "
+        "nc 127.0.0.1 9 </dev/null; echo tcp=$?; "
+        "ifconfig lo; echo udp=$?"
+    )
+    proc = _run_in_runc(bundle, container_id, exported, script)
+    assert proc.returncode == 0, proc.stderr
+    expected = ["ok", "hello from the rootfs", "subshell", "mkdir=1", "tcp=1", "udp=1"]
+    assert proc.stdout.splitlines() == expected, proc.stdout
+    assert "can't create directory '/tmp/x': Permission denied" in proc.stderr   # errnoRet EACCES
+    assert "nc: can't connect" in proc.stderr                    # socket() passed, connect found nobody
+    assert "ifconfig: socket: Operation not permitted" in proc.stderr   # SOCK_DGRAM: default EPERM
+    assert not (bundle / "rootfs" / "tmp" / "x").exists()
