@@ -73,10 +73,21 @@ def test_complain_mode_compiles_denials_to_log(policy_file, run_cli) -> None:
     assert "# invalid architecture action\naction LOG;" in pfc
 
 
-def test_compile_needs_an_output(policy_file, run_cli) -> None:
-    proc = run_cli("compile", str(policy_file({"defaultAction": "SCMP_ACT_ALLOW"})))
+def test_compile_default_output_is_next_to_the_policy(policy_file, run_cli, tmp_path) -> None:
+    src = policy_file({"defaultAction": "SCMP_ACT_ALLOW"}, name="app.json")
+    proc = run_cli("compile", str(src))
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "app.bpf").stat().st_size % 8 == 0 and (tmp_path / "app.bpf").stat().st_size > 0
+    assert run_cli("compile", str(src)).returncode == 2  # not overwritten without --force
+
+
+def test_compile_bad_policy_is_one_line(tmp_path, run_cli) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"defaultAction": "SCMP_ACT_NOPE"}')
+    proc = run_cli("compile", str(bad), "--pfc")
     assert proc.returncode == 2
-    assert proc.stderr.startswith("tinyjail: error: nothing to write")
+    assert "Traceback" not in proc.stderr and "SCMP_ACT_NOPE" in proc.stderr
+    assert not (tmp_path / "bad.bpf").exists()
 
 
 def test_policy_architectures_and_moby_archmap(moby_profile) -> None:

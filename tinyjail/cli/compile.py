@@ -12,12 +12,14 @@ from tinyjail.errors import UsageError
 @click.command("compile")
 @click.argument("policy_path", metavar="POLICY", type=click.Path(dir_okay=False))
 @click.option("-o", "--output", type=click.Path(dir_okay=False),
-              help="Write the raw BPF program (struct sock_filter array) to this file ('-' = stdout).")
+              help="Where to write the raw BPF program (struct sock_filter array); '-' = stdout. "
+                   "Default: POLICY with the suffix .bpf.")
 @click.option("--pfc", is_flag=True, help="Print libseccomp's pseudo filter code (human-readable) to stdout.")
 @click.option("--mode", type=click.Choice(["enforce", "complain"]), default="enforce", show_default=True)
 @click.option("--force", is_flag=True, help="Overwrite an existing output file.")
 def compile_cmd(policy_path: str, output: str | None, pfc: bool, mode: str, force: bool) -> None:
-    """Compile POLICY to the seccomp-bpf program tinyjail run loads, hardened defaults included.
+    """Compile POLICY to the seccomp-bpf program tinyjail run loads, hardened defaults included;
+    with --pfc also print libseccomp's readable form of it.
 
     Example: tinyjail compile app.json -o app.bpf --pfc
     """
@@ -26,8 +28,8 @@ def compile_cmd(policy_path: str, output: str | None, pfc: bool, mode: str, forc
     from tinyjail import enforce
     from tinyjail.policy import load
 
-    if output is None and not pfc:
-        raise UsageError("nothing to write: give -o FILE for the raw BPF program and/or --pfc for its text")
+    if output is None:
+        output = str(Path(policy_path).with_suffix(".bpf"))
     if output not in (None, "-") and Path(output).exists() and not force:
         raise UsageError(f"{output}: file exists; use --force to overwrite it")
     if output == "-" and sys.stdout.isatty():
@@ -47,7 +49,7 @@ def compile_cmd(policy_path: str, output: str | None, pfc: bool, mode: str, forc
         click.echo(f"tinyjail: note: arches this kernel cannot run are not compiled in: "
                    f"{', '.join(the_plan.ignored_arches)}", err=True)
     where = "stdout" if output == "-" else output
-    if output is not None:
+    if output:
         click.echo(f"tinyjail: {len(data) // 8} BPF instructions ({len(data)} bytes) written to {where}",
                    err=True)
     if pfc:
