@@ -61,9 +61,9 @@ def profile(
     if problems:  # a bug, not bad input: never write a profile that would break what was recorded
         raise TraceError(f"generated profile would deny recorded calls: {'; '.join(problems[:3])}")
     if output == "-":
-        click.echo(policy_mod.dumps(pol), nl=False)
+        click.echo(policy_mod.dumps(pol, portable=True), nl=False)
     else:
-        policy_mod.save(pol, output, force=force)
+        policy_mod.save(pol, output, force=force, portable=True)
     err = Console(stderr=True, highlight=False)
     names = sorted({n for r in pol.syscalls for n in r.names})
     narrowed = sorted({n for r in pol.syscalls if r.args for n in r.names})

@@ -105,6 +105,6 @@ def trace(
         from tinyjail.tracer.profile import generate
 
         generated = generate([load(result.path)], allow_lossy=allow_lossy)
-        policy_mod.save(generated, profile_out, force=force)
+        policy_mod.save(generated, profile_out, force=force, portable=True)
         click.echo(f"profile: {profile_out} ({len(generated.syscalls)} rules)", err=True)
     return result.exit_status
