@@ -105,6 +105,8 @@ def summary(trace: Trace, label: str | None = None) -> Summary:
     tids = set(ev["tid"].unique().tolist()) | set(trace.processes["tid"].unique().tolist())
     if "duration_ns" in meta:
         duration = int(meta["duration_ns"])
+    elif isinstance(meta.get("duration_s"), int | float):
+        duration = int(float(meta["duration_s"]) * 1e9)
     else:
         lo, hi = trace_span(trace)
         duration = hi - lo
@@ -370,23 +372,33 @@ class CallSites:
     seccomp: pd.DataFrame = field(default_factory=pd.DataFrame)  # action, count
 
 
-NO_STACK = "[no stack recorded]"
+NO_STACK = "(no stack taken)"
 
 
 def call_sites(trace: Trace, name: str, top: int = 50) -> CallSites:
     """Rank the stacks that made ``name`` in ``trace`` by how many calls each carried."""
     ev = trace.events
     mask = (ev["name"] == name).to_numpy()
-    sub = ev.loc[mask, ["stack_id", "pid", "comm", "errno", "path", "ts"]]
+    sub = ev.loc[mask, ["stack_id", "pid", "comm", "errno", "path", "ts", "ip"]]
     frames = stack_frames(trace.stacks[trace.stacks["stack_id"].isin(sub["stack_id"].unique())])
-    vc = sub["stack_id"].value_counts()
     total = int(mask.sum())
+    found: list[tuple[int, int, list[str]]] = []  # count, stack_id, frames
+    for sid, count in sub.loc[sub["stack_id"] >= 0, "stack_id"].value_counts().items():
+        found.append((int(count), int(sid), frames.get(int(sid)) or [f"[stack {int(sid)} not symbolized]"]))
+    # Calls without a stack (past the recorder's per-site sampling): one site per instruction pointer,
+    # named from any stack frame taken at the same ip.
+    no_stack = sub.loc[sub["stack_id"] < 0, "ip"].value_counts()
+    if len(no_stack):
+        st = trace.stacks[trace.stacks["ip"].isin(no_stack.index)].drop_duplicates("ip")
+        label_of = {int(r.ip): frame_label(r.module, r.symbol, r.offset, r.ip) for r in st.itertuples()}
+        for ip, count in no_stack.items():
+            found.append((int(count), -1, [f"{label_of.get(int(ip), f'ip {int(ip):#x}')} {NO_STACK}"]))
+    found.sort(key=lambda f: (-f[0], f[1]))
     rows = []
-    for rank, (sid, count) in enumerate(vc.head(top).items(), start=1):
-        fr = frames.get(int(sid), []) if int(sid) >= 0 else []
-        caller = next((f for f in fr[1:] if not f.startswith(("__libc", "syscall"))), fr[0] if fr else NO_STACK)
-        rows.append({"rank": rank, "stack_id": int(sid), "count": int(count),
-                     "share": count / total if total else 0.0, "caller": caller, "frames": fr or [NO_STACK]})
+    for rank, (count, sid, fr) in enumerate(found[:top], start=1):
+        caller = next((f for f in fr[1:] if not f.startswith(("__libc", "syscall"))), fr[0])
+        rows.append({"rank": rank, "stack_id": sid, "count": count,
+                     "share": count / total if total else 0.0, "caller": caller, "frames": fr})
     stacks_df = pd.DataFrame(rows, columns=["rank", "stack_id", "count", "share", "caller", "frames"])
     errors = sub["errno"].astype("string").fillna("ok").value_counts().rename_axis("errno").reset_index(
         name="count")

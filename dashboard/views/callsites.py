@@ -1,0 +1,105 @@
+"""Call sites: `tinyjail explain` for one syscall, with every ranked stack and an icicle of the
+call tree (click a frame to expand it)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dash import dcc, html
+
+from tinyjail.dashboard import data, figures, ids
+from tinyjail.dashboard.state import TraceEntry
+from tinyjail.dashboard.views.common import empty, table
+
+GRAPH_CONFIG = {"displaylogo": False, "responsive": True}
+
+
+def syscall_options(entry: TraceEntry) -> list[dict[str, Any]]:
+    """Seen syscalls first (most called first, with their count), then those only the policy or
+    static analysis names."""
+    seen = [{"label": f"{n}  ({c:,})", "value": n} for n, c in zip(entry.counts["name"], entry.counts["count"],
+                                                                   strict=True)]
+    have = {o["value"] for o in seen}
+    rest = sorted(set(entry.seen["name"]) - have)
+    return seen + [{"label": f"{n}  (not seen)", "value": n} for n in rest]
+
+
+def default_syscall(entry: TraceEntry, wanted: str | None) -> str | None:
+    names = set(entry.seen["name"]) | set(entry.counts["name"])
+    if wanted in names:
+        return wanted
+    return str(entry.counts["name"].iloc[0]) if len(entry.counts) else None
+
+
+def layout(entry: TraceEntry, syscall: str | None) -> html.Div:
+    name = default_syscall(entry, syscall)
+    return html.Div([
+        html.Div([
+            html.Label("Syscall", htmlFor=ids.CALLSITES_SYSCALL),
+            dcc.Dropdown(id=ids.CALLSITES_SYSCALL, options=syscall_options(entry), value=name, clearable=False,
+                         style={"minWidth": "320px"}),
+        ], className="toolbar"),
+        html.Div(body(entry, name), id=ids.CALLSITES_BODY),
+    ])
+
+
+def _facts(entry: TraceEntry, name: str) -> list[Any]:
+    """The explain header: what it does, groups, risk, counts, failures, processes, args, verdict."""
+    from tinyjail.policy import DENY_ACTIONS
+    from tinyjail.tracer.explain import explain
+
+    expl = entry._cached(f"explain:{name}", lambda: explain(name, [entry.trace], entry.policy))
+    rows: list[tuple[str, Any]] = [
+        ("what it does", expl.description or "—"),
+        ("number", f"x86_64 #{expl.number}" if expl.number is not None else "not an x86_64 syscall"),
+        ("groups", ", ".join(expl.groups) or "(none)"),
+        ("risk", html.Span(expl.risk, className="risk") if expl.risk else "no special risk recorded"),
+    ]
+    if expl.seen:
+        failed = ", ".join(f"{e} {n:,}" for e, n in expl.failed[:6]) or "none"
+        rows.append(("calls", f"{expl.count:,} ({failed} failed)" if expl.failed else f"{expl.count:,}"))
+        rows.append(("processes", ", ".join(f"{p.comm}[{p.pid}] {p.count:,}" for p in expl.processes[:8])))
+        for a in expl.args:
+            more = f", … {a.distinct - len(a.values)} more" if a.distinct > len(a.values) else ""
+            rows.append((f"arg{a.index}", ", ".join(f"{t} ({n:,})" for t, n in a.values) + more))
+        if expl.paths:
+            rows.append(("paths", html.Div([html.Div(f"{n:,}  {p}") for p, n in expl.paths[:8]])))
+    else:
+        rel = ", ".join(f"{r.name} ({r.count:,}×, {r.why})" for r in expl.relatives)
+        rows.append(("calls", "not called in this trace" + (f"; relatives seen: {rel}" if rel else "")))
+    v = expl.verdict
+    if v is not None:
+        denies = v.action in DENY_ACTIONS
+        text = f"{v.action}" + (f" (errno {v.errno})" if v.errno else "")
+        if v.conditional:
+            text += " — allowed only for some argument values"
+        if v.recorded_denied:
+            text += f"; refuses {v.recorded_denied:,} recorded calls"
+        rows.append(("policy", html.Span(text, className="bad" if denies or v.recorded_denied else "good")))
+        for example in v.denied_examples:
+            rows.append(("", html.Code(example)))
+    items = [html.Tr([html.Th(k), html.Td(v)]) for k, v in rows]
+    return [html.H3(name), html.Table(items, className="kv")]
+
+
+def body(entry: TraceEntry, name: str | None) -> Any:
+    if not name:
+        return empty("This trace has no syscalls.")
+    sites = entry.call_sites(name)
+    parts: list[Any] = _facts(entry, name)
+    if sites.calls:
+        df = sites.stacks.copy()
+        df["stack"] = [" ← ".join(f) for f in df["frames"]]
+        df["share"] = (df["share"] * 100).round(1)
+        df = df.drop(columns="frames")
+        parts.append(html.H4(f"Ranked stacks ({len(df)} distinct)"))
+        parts.append(table(ids.CALLSITES_TABLE, df, [
+            {"name": "#", "id": "rank", "type": "numeric"},
+            {"name": "calls", "id": "count", "type": "numeric", "format": {"specifier": ","}},
+            {"name": "%", "id": "share", "type": "numeric"},
+            {"name": "caller", "id": "caller"},
+            {"name": "stack (innermost first)", "id": "stack"},
+        ], page_size=10))
+        parts.append(dcc.Graph(id=ids.CALLSITES_TREE, figure=figures.icicle_figure(data.stack_tree(sites)),
+                               config=GRAPH_CONFIG))
+    return html.Div(parts)

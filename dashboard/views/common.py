@@ -1,0 +1,70 @@
+"""Small layout pieces shared by the views (cards, table styling, number formats)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+from dash import dash_table, html
+
+TABLE_STYLE: dict[str, Any] = {
+    "style_table": {"overflowX": "auto"},
+    "style_cell": {"fontFamily": "ui-monospace, SFMono-Regular, Menlo, monospace", "fontSize": "13px",
+                   "textAlign": "left", "padding": "4px 8px", "maxWidth": "420px", "whiteSpace": "normal",
+                   "height": "auto"},
+    "style_header": {"fontWeight": "600", "backgroundColor": "#f4f5f7", "fontFamily": "system-ui, sans-serif"},
+    "style_filter": {"backgroundColor": "#fbfbfc"},
+}
+"""Common DataTable look: monospace cells, a light header."""
+
+
+def card(title: str, value: Any, *, danger: bool = False, card_id: str | None = None,
+         hint: str | None = None) -> html.Div:
+    """A headline number. ``danger`` paints it red (drops, denied calls)."""
+    kw: dict[str, Any] = {"id": card_id} if card_id else {}
+    return html.Div(
+        [html.Div(title, className="card-title"), html.Div(str(value), className="card-value"),
+         html.Div(hint or "", className="card-hint")],
+        className="card danger" if danger else "card", title=hint or "", **kw,
+    )
+
+
+def fmt_duration(ns: int) -> str:
+    """``1.234 s``, ``12.3 ms``: a duration for humans."""
+    if ns >= 1e9:
+        return f"{ns / 1e9:.3f} s"
+    if ns >= 1e6:
+        return f"{ns / 1e6:.1f} ms"
+    if ns >= 1e3:
+        return f"{ns / 1e3:.1f} µs"
+    return f"{ns} ns"
+
+
+def fmt_exit(status: Any) -> str:
+    """A meta ``exit_status``: an int (exit code) or whatever the recorder wrote (a signal name...)."""
+    if status is None:
+        return "unknown"
+    if isinstance(status, dict):
+        return ", ".join(f"{k} {v}" for k, v in status.items())
+    return str(status)
+
+
+def records(df: pd.DataFrame) -> list[dict[str, Any]]:
+    """DataFrame rows for a DataTable: plain Python values, missing ones as None."""
+    out = df.astype(object).where(df.notna(), None)
+    return list(out.to_dict("records"))
+
+
+def table(table_id: str, df: pd.DataFrame, columns: list[dict[str, Any]], *, page_size: int = 25,
+          **kw: Any) -> dash_table.DataTable:
+    """A sortable, filterable DataTable of ``df`` with the common look."""
+    style = {**TABLE_STYLE, **{k: v for k, v in kw.items() if k.startswith("style_")}}
+    rest = {k: v for k, v in kw.items() if not k.startswith("style_")}
+    return dash_table.DataTable(
+        id=table_id, data=records(df), columns=columns, sort_action="native", filter_action="native",
+        filter_options={"case": "insensitive"}, page_action="native", page_size=page_size, **style, **rest,
+    )
+
+
+def empty(message: str) -> html.Div:
+    return html.Div(message, className="empty")

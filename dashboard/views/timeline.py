@@ -1,0 +1,136 @@
+"""Timeline: one lane per process/thread, calls coloured by group; server-side downsampled so a
+million calls stay readable, refined on every zoom."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+from dash import dash_table, dcc, html
+
+from tinyjail.dashboard import figures, ids
+from tinyjail.dashboard.downsample import window_from_relayout
+from tinyjail.dashboard.state import TraceEntry
+from tinyjail.dashboard.views.common import TABLE_STYLE, fmt_duration, records
+
+GRAPH_CONFIG = {
+    "displaylogo": False, "scrollZoom": True, "responsive": True,
+    "modeBarButtonsToRemove": ["lasso2d", "autoScale2d"],
+}
+
+
+def figure(entry: TraceEntry, start_ns: int | None = None, end_ns: int | None = None) -> Any:
+    index = entry.timeline
+    window = index.window(start_ns, end_ns)
+    return figures.timeline_figure(index, window, entry.trace.events, uirevision=f"timeline-{entry.index}")
+
+
+def layout(entry: TraceEntry) -> html.Div:
+    return html.Div([
+        html.Div("Drag to zoom (the view refines down to single calls), double-click to reset, "
+                 "use the box-select tool for counts over a time range, click a mark for details. "
+                 "▲ fork  ▶ new thread  ◆ exec  ✕ exit  ★ seccomp record.", className="muted small"),
+        dcc.Graph(id=ids.TIMELINE_GRAPH, figure=figure(entry), config=GRAPH_CONFIG),
+        html.Div([
+            html.Div(html.Div("Click a call or a bin for details.", className="muted"), id=ids.TIMELINE_INFO,
+                     className="panel"),
+            html.Div(html.Div("Box-select a range to count the calls in it.", className="muted"),
+                     id=ids.TIMELINE_SELECTION, className="panel"),
+        ], className="grid2"),
+    ])
+
+
+def refine(entry: TraceEntry, relayout: dict[str, Any] | None) -> Any:
+    """The figure for the x range a zoom/pan asked for, or None when the event does not change x."""
+    rng = window_from_relayout(relayout, entry.timeline)
+    if rng is None:
+        return None
+    return figure(entry, *rng)
+
+
+def _event_details(entry: TraceEntry, row: int) -> html.Div:
+    ev = entry.trace.events
+    if not 0 <= row < len(ev):
+        return html.Div("no such event", className="muted")
+    e = ev.iloc[row]
+    origin = entry.timeline.origin_ns
+    name = str(e["name"])
+    args = ", ".join(f"{int(e[f'arg{i}']):#x}" for i in range(6))
+    ret = int(e["ret"])
+    err = e["errno"]
+    ret_txt = f"{ret} ({err})" if ret < 0 and isinstance(err, str) else str(ret)
+    items: list[tuple[str, str]] = [
+        ("call", f"{name}({args})"), ("returned", ret_txt),
+        ("duration", fmt_duration(int(e["duration_ns"])) if int(e["duration_ns"]) >= 0 else "?"),
+        ("at", f"{(int(e['ts']) - origin) / 1e9:.6f} s"),
+        ("task", f"{e['comm']} pid {int(e['pid'])} tid {int(e['tid'])}"),
+    ]
+    if isinstance(e["path"], str):
+        items.append(("path", e["path"]))
+    sid = int(e["stack_id"])
+    frames: list[str] = []
+    if sid >= 0:
+        from tinyjail.dashboard.data import stack_frames
+
+        st = entry.trace.stacks
+        frames = stack_frames(st[st["stack_id"] == sid]).get(sid, [])
+    return html.Div([
+        html.H4(name),
+        html.Table([html.Tr([html.Th(k), html.Td(v)]) for k, v in items], className="kv"),
+        html.Div("stack (innermost first)", className="muted small") if frames else None,
+        html.Pre("\n".join(frames), className="stack") if frames else None,
+        dcc.Link("all call sites of " + name + " →", href=f"?view=callsites&trace={entry.index}&syscall={name}",
+                 refresh=True),
+    ])
+
+
+def click_details(entry: TraceEntry, click: dict[str, Any] | None) -> Any:
+    """Details of a clicked raw call (args, return, duration, stack), or the counts of a clicked bin."""
+    if not click or not click.get("points"):
+        return None
+    point = click["points"][0]
+    custom = point.get("customdata")
+    if not isinstance(custom, list) or not custom:
+        text = point.get("text")
+        return html.Div(text, className="muted") if text else None
+    row = int(custom[0])
+    if row >= 0:
+        return _event_details(entry, row)
+    lane = int(point["y"])
+    x0, x1 = float(custom[5]), float(custom[6])
+    return selection_summary(entry, int(x0 * 1e9), int(x1 * 1e9), lane, lane, title="Calls in this bin")
+
+
+def selection_summary(entry: TraceEntry, start_ns: int, end_ns: int, lane_lo: float | None = None,
+                      lane_hi: float | None = None, title: str = "Calls in the selected range") -> html.Div:
+    counts: pd.DataFrame = entry.timeline.select(start_ns, end_ns, lane_lo, lane_hi)
+    total = int(counts["count"].sum()) if len(counts) else 0
+    lanes = ""
+    if lane_lo is not None and lane_hi is not None:
+        labels = entry.timeline.lanes["label"].tolist()
+        lo, hi = sorted((max(int(round(lane_lo)), 0), min(int(round(lane_hi)), len(labels) - 1)))
+        lanes = f" on {labels[lo]}" if lo == hi else f" on lanes {labels[lo]} … {labels[hi]}"
+    return html.Div([
+        html.H4(title),
+        html.Div(f"{total:,} calls, {start_ns / 1e9:.6f} s – {end_ns / 1e9:.6f} s{lanes}", className="muted"),
+        dash_table.DataTable(
+            data=records(counts.head(40)), columns=[{"name": "syscall", "id": "name"},
+                                                    {"name": "calls", "id": "count", "type": "numeric",
+                                                     "format": {"specifier": ","}}],
+            page_size=15, sort_action="native", **TABLE_STYLE, id=ids.TIMELINE_SELECTION + "-table",
+        ),
+    ])
+
+
+def select_details(entry: TraceEntry, selected: dict[str, Any] | None) -> Any:
+    """Counts over a box selection: every call in its time range and lanes, not just drawn markers."""
+    if not selected:
+        return None
+    rng = selected.get("range") or {}
+    xs = rng.get("x")
+    if not xs or len(xs) != 2:
+        return None
+    ys = rng.get("y")
+    a, b = sorted(float(v) for v in xs)
+    lane_lo, lane_hi = (float(ys[0]), float(ys[1])) if ys and len(ys) == 2 else (None, None)
+    return selection_summary(entry, int(a * 1e9), int(b * 1e9), lane_lo, lane_hi)
