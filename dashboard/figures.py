@@ -103,7 +103,8 @@ def _bin_custom(pts: pd.DataFrame) -> np.ndarray:
     span = (pts["x1"] - pts["x0"]).to_numpy()
     span_txt = [f"{s * 1e3:.3g} ms" for s in span]
     return np.stack([pts["row"].astype(object), pts["name"].astype(object), pts["count"].astype(object),
-                     pts["top"].astype(object), np.array(span_txt, dtype=object)], axis=-1)
+                     pts["top"].astype(object), np.array(span_txt, dtype=object), pts["x0"].astype(object),
+                     pts["x1"].astype(object)], axis=-1)
 
 
 def timeline_figure(index: TimelineIndex, window: Window, events: pd.DataFrame,
@@ -213,13 +214,14 @@ def compare_figure(cmp: pd.DataFrame, label_a: str, label_b: str, top: int = 30)
         go.Bar(y=names, x=ranked["b"].tolist(), orientation="h", name=f"B: {label_b}", marker_color="#ff7f0e",
                hovertemplate="<b>%{y}</b><br>B: %{x:,}<extra></extra>"),
     ])
-    fig.update_layout(barmode="group", legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0})
     fig.update_yaxes(autorange="reversed", type="category")
-    log = bool(len(ranked)) and ranked[["a", "b"]].max().max() > 100 * max(1, ranked[["a", "b"]].replace(
-        0, np.nan).min().min() if ranked[["a", "b"]].replace(0, np.nan).notna().any().any() else 1)
-    fig.update_xaxes(title_text="calls" + (" (log scale)" if log else ""), type="log" if log else "linear")
-    height = max(300, 26 * len(names) + 120)
-    return _base_layout(fig, f"Largest differences in calls ({len(names)} syscalls)", int(math.ceil(height)))
+    fig.update_xaxes(title_text="calls", side="top")
+    height = max(300, 26 * len(names) + 140)
+    _base_layout(fig, f"Largest differences in calls ({len(names)} syscalls)", int(math.ceil(height)))
+    fig.update_layout(barmode="group", margin={"l": 10, "r": 10, "t": 110, "b": 20},
+                      legend={"orientation": "h", "y": 1.0, "yanchor": "bottom", "x": 1, "xanchor": "right",
+                              "yref": "container"})
+    return fig
 
 
 __all__ = [

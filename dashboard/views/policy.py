@@ -47,7 +47,8 @@ def layout(entry: TraceEntry) -> html.Div:
     static = entry.static or frozenset()
     syscall_opts = []
     for n in uni:
-        bits = [f"{int(counts[n]):,} calls" if n in counts else "not seen"]
+        calls = int(counts.get(n, 0))
+        bits = [f"{calls:,} call{'s' if calls != 1 else ''}" if calls else "not seen"]
         if n in static:
             bits.append("static")
         syscall_opts.append({"label": html.Span([html.Span(n, className="name"),
