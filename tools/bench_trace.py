@@ -14,6 +14,7 @@ medians are reported because other work shares this machine.
                the plain run at that same smaller N
 
 Usage: tools/bench_trace.py [-n 5000000] [--strace-n 50000] [-r 3]
+       tools/bench_trace.py --probes [-n 2000000]   # hook styles: raw vs regular tracepoints, hash vs array
 """
 
 from __future__ import annotations
@@ -38,6 +39,54 @@ RAW_TRACEPOINT_PROBE(sys_exit) { return 0; }
 ''')
 sys.exit(subprocess.run(sys.argv[1:], stderr=subprocess.DEVNULL).returncode)
 """
+
+
+PROBES: dict[str, str] = {
+    "raw tracepoints, no-op": """
+RAW_TRACEPOINT_PROBE(sys_enter) { return 0; }
+RAW_TRACEPOINT_PROBE(sys_exit) { return 0; }
+""",
+    "TRACEPOINT_PROBE(raw_syscalls), no-op": """
+TRACEPOINT_PROBE(raw_syscalls, sys_enter) { return 0; }
+TRACEPOINT_PROBE(raw_syscalls, sys_exit) { return 0; }
+""",
+    "raw tracepoints + pid hash lookup": """
+BPF_HASH(tracked, u32, u8, 65536);
+RAW_TRACEPOINT_PROBE(sys_enter) { u32 k = bpf_get_current_pid_tgid() >> 32; return tracked.lookup(&k) != 0; }
+RAW_TRACEPOINT_PROBE(sys_exit) { u32 k = bpf_get_current_pid_tgid() >> 32; return tracked.lookup(&k) != 0; }
+""",
+    "raw tracepoints + pid array lookup": """
+BPF_ARRAY(tracked, u8, 4194304);
+RAW_TRACEPOINT_PROBE(sys_enter) { u32 k = bpf_get_current_pid_tgid() >> 32; u8 *v = tracked.lookup(&k);
+  return v && *v; }
+RAW_TRACEPOINT_PROBE(sys_exit) { u32 k = bpf_get_current_pid_tgid() >> 32; u8 *v = tracked.lookup(&k);
+  return v && *v; }
+""",
+}
+
+PROBE_RUNNER = r"""
+import subprocess, sys, time
+from bcc import BPF
+b = BPF(text=sys.argv[1].encode())
+start = time.perf_counter()
+subprocess.run(sys.argv[2:], stderr=subprocess.DEVNULL, check=True)
+print(time.perf_counter() - start)
+"""
+
+
+def probe_variants(n: int, repeat: int) -> None:
+    """dd time (compile excluded) under minimal programs: what each hook style costs."""
+    results: dict[str, list[float]] = {"plain": [], **{k: [] for k in PROBES}}
+    for _ in range(repeat):
+        results["plain"].append(timed(dd(n)))
+        for name, text in PROBES.items():
+            out = subprocess.run([sys.executable, "-c", PROBE_RUNNER, text, *dd(n)], capture_output=True,
+                                 text=True, check=True)
+            results[name].append(float(out.stdout.strip()))
+    plain = statistics.median(results["plain"])
+    print(f"hook styles, dd count={n:,}, dd time only (compile excluded), medians of {repeat}:")
+    for name, vals in results.items():
+        print(f"  {name:<42} {statistics.median(vals):6.2f} s {statistics.median(vals) / plain:5.2f}x")
 
 
 def dd(n: int) -> list[str]:
@@ -65,11 +114,15 @@ def main() -> int:
     ap.add_argument("--strace-n", type=int, default=50_000, help="dd count for the strace run")
     ap.add_argument("-r", "--repeat", type=int, default=3)
     ap.add_argument("--no-strace", action="store_true")
+    ap.add_argument("--probes", action="store_true", help="only compare hook styles (raw vs regular...)")
     args = ap.parse_args()
     if os.geteuid() != 0:
         print("bench_trace: needs root (eBPF)", file=sys.stderr)
         return 2
     n = args.n
+    if args.probes:
+        probe_variants(n, args.repeat)
+        return 0
     tmp = Path(tempfile.mkdtemp(prefix="bench-trace-"))
     samples: dict[str, list[float]] = {k: [] for k in ("plain", "floor", "trace", "trace+st", "plain-small",
                                                        "strace", "startup", "python")}
