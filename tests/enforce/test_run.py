@@ -273,3 +273,39 @@ def test_report_option_needs_complain_mode(policy_file, jail, tmp_path) -> None:
     assert proc.returncode == 2
     assert "--report needs --mode complain" in proc.stderr
     assert not (tmp_path / "r.json").exists()
+
+
+@pytest.mark.timeout(60)
+def test_notify_filter_answered_by_a_supervisor() -> None:
+    """With a supervisor (here: this test, through pyseccomp's notify API) a NOTIFY filter built by
+    tinyjail works: the supervisor sees the call and chooses its result. `tinyjail run` itself has
+    no supervisor and refuses NOTIFY (above); a supervised mode belongs to a later issue."""
+    import ctypes
+    import threading
+
+    import pyseccomp
+
+    from tinyjail import enforce
+    from tinyjail.policy import Policy, SyscallRule
+
+    policy = Policy(default_action="SCMP_ACT_ALLOW", syscalls=[SyscallRule(["getppid"], "SCMP_ACT_NOTIFY")])
+    filt = enforce.build_filter(policy, supervised=True)
+    got: list[int] = []
+    loaded = threading.Event()
+
+    libc = ctypes.CDLL(None, use_errno=True)  # ctypes drops the GIL while the call waits for us
+
+    def supervised_thread() -> None:  # a filter binds to the thread that loads it (no TSYNC)
+        enforce.apply_in_child(filt)
+        loaded.set()
+        got.append(libc.syscall(nr("getppid")))
+
+    worker = threading.Thread(target=supervised_thread, daemon=True)
+    worker.start()
+    assert loaded.wait(timeout=10)  # the listener fd exists once the filter is loaded
+    note = filt.receive_notify()
+    assert note.syscall == nr("getppid")
+    filt.respond_notify(pyseccomp.NotificationResponse(error=0, flags=0, id=note.id, val=4242))
+    worker.join(timeout=10)
+    assert got == [4242]
+    assert os.getppid() != 4242  # this thread has no filter
