@@ -309,3 +309,46 @@ def test_notify_filter_answered_by_a_supervisor() -> None:
     worker.join(timeout=10)
     assert got == [4242]
     assert os.getppid() != 4242  # this thread has no filter
+
+
+def test_ctrl_c_on_a_terminal_reaches_the_command_once(policy_file, tinyjail_cmd, tmp_path) -> None:
+    """Ctrl-C makes the terminal signal the whole foreground group: CMD has it already, so tinyjail
+    must not forward a second copy (si_code SI_KERNEL)."""
+    import pty
+    import select
+
+    script = tmp_path / "count.py"
+    script.write_text(
+        "import signal, sys, time\n"
+        "seen = []\n"
+        "signal.signal(signal.SIGINT, lambda n, f: seen.append(n))\n"
+        "print('ready', flush=True)\n"
+        "while not seen: time.sleep(0.01)\n"
+        "time.sleep(1.0)\n"
+        "print('sigints', len(seen), flush=True)\n"
+        "sys.exit(3)\n"
+    )
+    argv = [*tinyjail_cmd, "run", "--policy", str(policy_file(ALLOW_ALL)), "--", sys.executable, str(script)]
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execv(argv[0], argv)
+    out = b""
+
+    def read_until(token: bytes, timeout: float = 30) -> None:
+        nonlocal out
+        deadline = time.monotonic() + timeout
+        while token not in out and time.monotonic() < deadline:
+            if select.select([fd], [], [], 0.5)[0]:
+                try:
+                    out += os.read(fd, 1024)
+                except OSError:
+                    return
+
+    read_until(b"ready")
+    os.write(fd, b"\x03")  # the terminal's interrupt character
+    read_until(b"sigints")
+    read_until(b"\n", timeout=5)
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    assert b"sigints 1" in out, out
+    assert os.waitstatus_to_exitcode(status) == 3
