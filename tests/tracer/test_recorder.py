@@ -257,3 +257,9 @@ def _timed_load(path: Path) -> float:
     took = time.perf_counter() - start
     assert len(trace.events) == 1_000_000 and str(trace.events["name"].dtype) == "category"
     return took
+
+
+def test_importing_the_tracer_does_not_import_bcc() -> None:
+    code = "import sys, tinyjail.tracer; print(sorted(m for m in ('bcc', 'numpy', 'pandas') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
