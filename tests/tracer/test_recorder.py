@@ -260,6 +260,7 @@ def _timed_load(path: Path) -> float:
 
 
 def test_importing_the_tracer_does_not_import_bcc() -> None:
-    code = "import sys, tinyjail.tracer; print(sorted(m for m in ('bcc', 'numpy', 'pandas') if m in sys.modules))"
+    code = ("import sys, tinyjail.tracer; "
+            "print(sorted(m for m in ('bcc', 'numpy', 'pandas') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
