@@ -68,6 +68,8 @@ class Progress:
     events: int = 0
     started: float = field(default_factory=time.monotonic)
     dropped: int = 0
+    last_events: int = 0
+    last_time: float = field(default_factory=time.monotonic)
 
 
 @dataclass
@@ -389,10 +391,13 @@ def _check_output(output: Path, force: bool) -> None:
         raise TraceError(f"{output}: already exists and is not empty; choose another -o or pass --force")
 
 
-def _progress_line(progress: Progress, probe: Probe | None) -> str:
-    secs = max(time.monotonic() - progress.started, 1e-6)
-    return (f"tracing: {progress.events:,} syscalls, {progress.events / secs:,.0f}/s, "
-            f"dropped {progress.dropped:,}")
+def _progress_line(progress: Progress) -> str:
+    """``tracing: 1,234,567 syscalls, 2,345,678/s, dropped 0`` (rate over the last refresh)."""
+    now = time.monotonic()
+    span = max(now - progress.last_time, 1e-6)
+    rate = (progress.events - progress.last_events) / span
+    progress.last_time, progress.last_events = now, progress.events
+    return f"tracing: {progress.events:,} syscalls, {rate:,.0f}/s, dropped {progress.dropped:,}"
 
 
 def record_to(
@@ -633,7 +638,7 @@ def _wait(pid: int, prog: Progress, show: bool, probe: Probe) -> int:
                 from rich.text import Text
 
                 prog.dropped = probe.counters()["events_lost"]
-                live.update(Text(_progress_line(prog, probe)))
+                live.update(Text(_progress_line(prog)))
             info = signal.sigtimedwait(watched, 0.25)
             if info is None or info.si_signo == signal.SIGCHLD:
                 continue
