@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 
 import dash
 from dash import dcc, html
-
 from tinyjail.dashboard import callbacks, ids
 from tinyjail.dashboard.state import DashboardState
 from tinyjail.dashboard.views import overview
@@ -33,34 +32,63 @@ def layout(state: DashboardState) -> html.Div:
     """The page: header with the trace picker, tabs, and the current view (Overview pre-rendered,
     so the first paint needs no callback round-trip)."""
     first = state.entries[0]
-    return html.Div([
-        dcc.Location(id=ids.URL, refresh=False),
-        dcc.Store(id=ids.SYSCALL),
-        html.Header([
-            html.Div([html.Span("tinyjail", className="brand"), html.Span(" dashboard", className="muted")]),
-            html.Div([
-                html.Label("Trace", htmlFor=ids.TRACE),
-                dcc.Dropdown(id=ids.TRACE, options=state.options(), value=first.index, clearable=False,
-                             searchable=False, style={"minWidth": "280px"}),
-            ], className="toolbar"),
-        ], className="header"),
-        html.Div(callbacks.banner(state, 0), id=ids.BANNER),
-        dcc.Tabs(id=ids.TABS, value="overview", className="tabs",
-                 children=[dcc.Tab(label=label, value=value) for value, label in ids.VIEWS.items()]),
-        dcc.Loading(html.Div(overview.layout(first), id=ids.VIEW, className="view"), type="dot", delay_show=400),
-    ], className="page")
+    return html.Div(
+        [
+            dcc.Location(id=ids.URL, refresh=False),
+            dcc.Store(id=ids.SYSCALL),
+            html.Header(
+                [
+                    html.Div(
+                        [html.Span("tinyjail", className="brand"), html.Span(" dashboard", className="muted")]
+                    ),
+                    html.Div(
+                        [
+                            html.Label("Trace", htmlFor=ids.TRACE),
+                            dcc.Dropdown(
+                                id=ids.TRACE,
+                                options=state.options(),
+                                value=first.index,
+                                clearable=False,
+                                searchable=False,
+                                style={"minWidth": "280px"},
+                            ),
+                        ],
+                        className="toolbar",
+                    ),
+                ],
+                className="header",
+            ),
+            html.Div(callbacks.banner(state, 0), id=ids.BANNER),
+            dcc.Tabs(
+                id=ids.TABS,
+                value="overview",
+                className="tabs",
+                children=[dcc.Tab(label=label, value=value) for value, label in ids.VIEWS.items()],
+            ),
+            dcc.Loading(
+                html.Div(overview.layout(first), id=ids.VIEW, className="view"), type="dot", delay_show=400
+            ),
+        ],
+        className="page",
+    )
 
 
-def create_app(traces: Sequence[Trace], policy: Policy | None = None,
-               static: Iterable[str] | None = None) -> dash.Dash:
+def create_app(
+    traces: Sequence[Trace], policy: Policy | None = None, static: Iterable[str] | None = None
+) -> dash.Dash:
     """A Dash app over ``traces``. ``policy``: compare every trace to it (default: the profile
     generated from each trace). ``static``: syscall names a static analysis found."""
     if not traces:
         raise ValueError("the dashboard needs at least one trace")
     state = DashboardState.build(list(traces), policy, frozenset(static) if static is not None else None)
     app = dash.Dash(
-        __name__, assets_folder=str(ASSETS), title="tinyjail dashboard", update_title=None,
-        suppress_callback_exceptions=True, serve_locally=True, enable_mcp=False,
+        __name__,
+        assets_folder=str(ASSETS),
+        title="tinyjail dashboard",
+        update_title="",
+        suppress_callback_exceptions=True,
+        serve_locally=True,
+        enable_mcp=False,
     )
     app.layout = lambda: layout(state)
     callbacks.register(app, state)

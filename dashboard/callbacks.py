@@ -11,7 +11,6 @@ from urllib.parse import parse_qs
 
 import dash
 from dash import Input, Output, State, ctx, html, no_update
-
 from tinyjail.dashboard import ids
 from tinyjail.dashboard.state import DashboardState
 from tinyjail.dashboard.views import callsites, compare, overview, policy, seen, timeline
@@ -37,8 +36,11 @@ def banner(state: DashboardState, index: Any) -> Any:
     """A warning strip for a lossy trace (its counts are low and its profile may miss syscalls)."""
     entry = state.entry(index)
     if entry.trace.lossy:
-        return html.Div(f"⚠ {entry.label}: {entry.trace.dropped:,} events were dropped while recording. "
-                        "Counts are low and a profile from this trace may miss syscalls.", className="warning")
+        return html.Div(
+            f"⚠ {entry.label}: {entry.trace.dropped:,} events were dropped while recording. "
+            "Counts are low and a profile from this trace may miss syscalls.",
+            className="warning",
+        )
     return None
 
 
@@ -66,24 +68,31 @@ def register(app: dash.Dash, state: DashboardState) -> None:
     """Attach every callback of the dashboard to ``app``."""
 
     @app.callback(
-        Output(ids.VIEW, "children"), Output(ids.BANNER, "children"),
-        Input(ids.TABS, "value"), Input(ids.TRACE, "value"), State(ids.SYSCALL, "data"),
+        Output(ids.VIEW, "children"),
+        Output(ids.BANNER, "children"),
+        Input(ids.TABS, "value"),
+        Input(ids.TRACE, "value"),
+        State(ids.SYSCALL, "data"),
         prevent_initial_call=True,
     )
     def _render(view: str, index: Any, syscall: str | None) -> tuple[Any, Any]:
         return render(state, view, index, syscall), banner(state, index)
 
     @app.callback(
-        Output(ids.TABS, "value", allow_duplicate=True), Output(ids.TRACE, "value", allow_duplicate=True),
+        Output(ids.TABS, "value", allow_duplicate=True),
+        Output(ids.TRACE, "value", allow_duplicate=True),
         Output(ids.SYSCALL, "data", allow_duplicate=True),
-        Input(ids.URL, "search"), prevent_initial_call="initial_duplicate",
+        Input(ids.URL, "search"),
+        prevent_initial_call="initial_duplicate",
     )
     def _navigate(search: str | None) -> tuple[Any, Any, Any]:
         return parse_location(state, search)
 
     @app.callback(
-        Output(ids.TABS, "value", allow_duplicate=True), Output(ids.SYSCALL, "data", allow_duplicate=True),
-        Input(ids.SEEN_TABLE, "active_cell"), prevent_initial_call=True,
+        Output(ids.TABS, "value", allow_duplicate=True),
+        Output(ids.SYSCALL, "data", allow_duplicate=True),
+        Input(ids.SEEN_TABLE, "active_cell"),
+        prevent_initial_call=True,
     )
     def _seen_row(cell: dict[str, Any] | None) -> tuple[Any, Any]:
         if not cell or not cell.get("row_id"):
@@ -91,15 +100,20 @@ def register(app: dash.Dash, state: DashboardState) -> None:
         return "callsites", str(cell["row_id"])
 
     @app.callback(
-        Output(ids.CALLSITES_BODY, "children"), Output(ids.SYSCALL, "data", allow_duplicate=True),
-        Input(ids.CALLSITES_SYSCALL, "value"), State(ids.TRACE, "value"), prevent_initial_call=True,
+        Output(ids.CALLSITES_BODY, "children"),
+        Output(ids.SYSCALL, "data", allow_duplicate=True),
+        Input(ids.CALLSITES_SYSCALL, "value"),
+        State(ids.TRACE, "value"),
+        prevent_initial_call=True,
     )
     def _callsites(name: str | None, index: Any) -> tuple[Any, Any]:
         return callsites.body(state.entry(index), name), name
 
     @app.callback(
         Output(ids.TIMELINE_GRAPH, "figure"),
-        Input(ids.TIMELINE_GRAPH, "relayoutData"), State(ids.TRACE, "value"), prevent_initial_call=True,
+        Input(ids.TIMELINE_GRAPH, "relayoutData"),
+        State(ids.TRACE, "value"),
+        prevent_initial_call=True,
     )
     def _zoom(relayout: dict[str, Any] | None, index: Any) -> Any:
         fig = timeline.refine(state.entry(index), relayout)
@@ -107,7 +121,9 @@ def register(app: dash.Dash, state: DashboardState) -> None:
 
     @app.callback(
         Output(ids.TIMELINE_INFO, "children"),
-        Input(ids.TIMELINE_GRAPH, "clickData"), State(ids.TRACE, "value"), prevent_initial_call=True,
+        Input(ids.TIMELINE_GRAPH, "clickData"),
+        State(ids.TRACE, "value"),
+        prevent_initial_call=True,
     )
     def _click(click: dict[str, Any] | None, index: Any) -> Any:
         out = timeline.click_details(state.entry(index), click)
@@ -115,32 +131,43 @@ def register(app: dash.Dash, state: DashboardState) -> None:
 
     @app.callback(
         Output(ids.TIMELINE_SELECTION, "children"),
-        Input(ids.TIMELINE_GRAPH, "selectedData"), State(ids.TRACE, "value"), prevent_initial_call=True,
+        Input(ids.TIMELINE_GRAPH, "selectedData"),
+        State(ids.TRACE, "value"),
+        prevent_initial_call=True,
     )
     def _select(selected: dict[str, Any] | None, index: Any) -> Any:
         out = timeline.select_details(state.entry(index), selected)
         return no_update if out is None else out
 
     @app.callback(
-        Output(ids.POLICY_GROUPS, "value"), Output(ids.POLICY_SYSCALLS, "value"),
-        Output(ids.POLICY_JSON, "children"), Output(ids.POLICY_COUNT, "children"),
-        Input(ids.POLICY_GROUPS, "value"), Input(ids.POLICY_SYSCALLS, "value"), Input(ids.POLICY_OPTIONS, "value"),
-        State(ids.TRACE, "value"), prevent_initial_call=True,
+        Output(ids.POLICY_GROUPS, "value"),
+        Output(ids.POLICY_SYSCALLS, "value"),
+        Output(ids.POLICY_JSON, "children"),
+        Output(ids.POLICY_COUNT, "children"),
+        Input(ids.POLICY_GROUPS, "value"),
+        Input(ids.POLICY_SYSCALLS, "value"),
+        Input(ids.POLICY_OPTIONS, "value"),
+        State(ids.TRACE, "value"),
+        prevent_initial_call=True,
     )
     def _policy(groups: list[str], names: list[str], options: list[str], index: Any) -> tuple[Any, ...]:
         return policy.update(state.entry(index), ctx.triggered_id, groups, names, options)
 
     @app.callback(
         Output(ids.POLICY_DOWNLOAD, "data"),
-        Input(ids.POLICY_DOWNLOAD_BUTTON, "n_clicks"), State(ids.POLICY_JSON, "children"),
-        State(ids.TRACE, "value"), prevent_initial_call=True,
+        Input(ids.POLICY_DOWNLOAD_BUTTON, "n_clicks"),
+        State(ids.POLICY_JSON, "children"),
+        State(ids.TRACE, "value"),
+        prevent_initial_call=True,
     )
     def _download(_clicks: int | None, text: str | None, index: Any) -> Any:
         return policy.download(state.entry(index), text)
 
     @app.callback(
         Output(ids.COMPARE_BODY, "children"),
-        Input(ids.COMPARE_A, "value"), Input(ids.COMPARE_B, "value"), prevent_initial_call=True,
+        Input(ids.COMPARE_A, "value"),
+        Input(ids.COMPARE_B, "value"),
+        prevent_initial_call=True,
     )
     def _compare(a: Any, b: Any) -> Any:
         return compare.body(state, a, b)

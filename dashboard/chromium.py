@@ -16,9 +16,16 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 
 FLAGS = (
-    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--no-first-run", "--disable-extensions", "--window-size=1500,1100",
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-extensions",
+    "--window-size=1500,1100",
     "--enable-unsafe-swiftshader",  # software WebGL for the timeline's Scattergl (content is our own app)
 )
 
@@ -41,10 +48,11 @@ def driver(download_dir: Path | None = None) -> Any:
         opts.add_argument(flag)
     opts.add_argument(f"--user-data-dir={profile}")
     if download_dir is not None:
-        opts.add_experimental_option("prefs", {"download.default_directory": str(download_dir),
-                                               "download.prompt_for_download": False})
+        opts.add_experimental_option(
+            "prefs", {"download.default_directory": str(download_dir), "download.prompt_for_download": False}
+        )
     drv = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
-    drv.tinyjail_profile = profile
+    setattr(drv, "tinyjail_profile", profile)  # noqa: B010 (removed in quit_driver)
     return drv
 
 

@@ -25,10 +25,33 @@ if TYPE_CHECKING:
     from tinyjail.timeline import Trace
 
 COLOUR_GROUPS: tuple[str, ...] = (
-    "@process", "@signal", "@network-io", "@io-event", "@ipc", "@file-system", "@basic-io",
-    "@timer", "@clock", "@memlock", "@sync", "@aio", "@setuid", "@resources", "@chown",
-    "@mount", "@module", "@debug", "@keyring", "@pkey", "@swap", "@reboot", "@raw-io",
-    "@cpu-emulation", "@obsolete", "@default", "@system-service",
+    "@process",
+    "@signal",
+    "@network-io",
+    "@io-event",
+    "@ipc",
+    "@file-system",
+    "@basic-io",
+    "@timer",
+    "@clock",
+    "@memlock",
+    "@sync",
+    "@aio",
+    "@setuid",
+    "@resources",
+    "@chown",
+    "@mount",
+    "@module",
+    "@debug",
+    "@keyring",
+    "@pkey",
+    "@swap",
+    "@reboot",
+    "@raw-io",
+    "@cpu-emulation",
+    "@obsolete",
+    "@default",
+    "@system-service",
 )
 """The group that colours a syscall is the first of these that holds it: specific groups
 before the catch-all ones, so ``read`` is @basic-io and not @system-service."""
@@ -130,19 +153,26 @@ def summary(trace: Trace, label: str | None = None) -> Summary:
 def syscall_counts(events: pd.DataFrame) -> pd.DataFrame:
     """One row per syscall name: calls, failed calls, processes, first time seen; most called first."""
     if events.empty:
-        return pd.DataFrame({
-            "name": pd.Series([], dtype="string"), "count": pd.Series([], dtype="int64"),
-            "errors": pd.Series([], dtype="int64"), "pids": pd.Series([], dtype="int64"),
-            "first_ts": pd.Series([], dtype="int64"), "group": pd.Series([], dtype="string"),
-        })
+        return pd.DataFrame(
+            {
+                "name": pd.Series([], dtype="string"),
+                "count": pd.Series([], dtype="int64"),
+                "errors": pd.Series([], dtype="int64"),
+                "pids": pd.Series([], dtype="int64"),
+                "first_ts": pd.Series([], dtype="int64"),
+                "group": pd.Series([], dtype="string"),
+            }
+        )
     names = events["name"].astype("category")
     grouped = events.assign(name=names, failed=events["ret"] < 0).groupby("name", observed=True)
-    out = pd.DataFrame({
-        "count": grouped.size(),
-        "errors": grouped["failed"].sum(),
-        "pids": grouped["pid"].nunique(),
-        "first_ts": grouped["ts"].min(),
-    }).reset_index()
+    out = pd.DataFrame(
+        {
+            "count": grouped.size(),
+            "errors": grouped["failed"].sum(),
+            "pids": grouped["pid"].nunique(),
+            "first_ts": grouped["ts"].min(),
+        }
+    ).reset_index()
     out["name"] = out["name"].astype("string")
     out["group"] = [colour_group(n) for n in out["name"]]
     out = out.sort_values(["count", "name"], ascending=[False, True], kind="stable").reset_index(drop=True)
@@ -158,12 +188,24 @@ def group_counts(counts: pd.DataFrame, *, include_umbrella: bool = False) -> pd.
             continue
         members = groups_mod.expand(group) & by_name.keys()
         if members:
-            rows.append({"group": group, "calls": int(sum(by_name[m] for m in members)),
-                         "syscalls": len(members), "members": ", ".join(sorted(members))})
+            rows.append(
+                {
+                    "group": group,
+                    "calls": int(sum(by_name[m] for m in members)),
+                    "syscalls": len(members),
+                    "members": ", ".join(sorted(members)),
+                }
+            )
     total_other = [n for n in by_name if colour_group(n) == OTHER]
     if total_other:
-        rows.append({"group": OTHER, "calls": int(sum(by_name[n] for n in total_other)),
-                     "syscalls": len(total_other), "members": ", ".join(sorted(total_other))})
+        rows.append(
+            {
+                "group": OTHER,
+                "calls": int(sum(by_name[n] for n in total_other)),
+                "syscalls": len(total_other),
+                "members": ", ".join(sorted(total_other)),
+            }
+        )
     df = pd.DataFrame(rows, columns=["group", "calls", "syscalls", "members"])
     return df.sort_values(["calls", "group"], ascending=[False, True], kind="stable").reset_index(drop=True)
 
@@ -194,11 +236,11 @@ def load_static(path: str | Path) -> frozenset[str]:
         where = "$.syscalls"
         items = obj["syscalls"]
         if not isinstance(items, list):
-            raise UsageError(f'{file}: $.syscalls: expected a list of syscall names')
+            raise UsageError(f"{file}: $.syscalls: expected a list of syscall names")
     elif isinstance(obj, dict):
         items = list(obj)
     else:
-        raise UsageError(f"{file}: $: expected a list of syscall names or an object with a \"syscalls\" list")
+        raise UsageError(f'{file}: $: expected a list of syscall names or an object with a "syscalls" list')
     names: set[str] = set()
     for i, item in enumerate(items):
         raw = item.get("name") if isinstance(item, dict) else item
@@ -217,7 +259,8 @@ def policy_allowed_names(policy: Policy, candidates: Iterable[str] = ()) -> froz
 
     if policy.default_action in ALLOWING:
         return frozenset(n for n in syscalls.table() if policy_mod.allowed(policy, n)) | frozenset(
-            n for n in candidates if policy_mod.allowed(policy, n))
+            n for n in candidates if policy_mod.allowed(policy, n)
+        )
     rules = policy_mod.effective_rules(policy)
     return frozenset(r.name for r in rules if r.action in ALLOWING)
 
@@ -292,14 +335,23 @@ def seen_vs_missed(
                 status = STATUS_UNUSED
             else:
                 status = STATUS_STATIC
-        rows.append({
-            "name": name, "status": status, "calls": calls, "refused": refused, "action": action,
-            "groups": " ".join(display_groups(name)),
-            "static": (name in static_names) if static is not None else None,
-            "description": describe(name), "risk": risk(name),
-        })
-    df = pd.DataFrame(rows, columns=["name", "status", "calls", "refused", "action", "groups", "static",
-                                     "description", "risk"])
+        rows.append(
+            {
+                "name": name,
+                "status": status,
+                "calls": calls,
+                "refused": refused,
+                "action": action,
+                "groups": " ".join(display_groups(name)),
+                "static": (name in static_names) if static is not None else None,
+                "description": describe(name),
+                "risk": risk(name),
+            }
+        )
+    df = pd.DataFrame(
+        rows,
+        columns=["name", "status", "calls", "refused", "action", "groups", "static", "description", "risk"],
+    )
     order = {s: i for i, s in enumerate(STATUS_ORDER)}
     df["_o"] = df["status"].map(order)
     df = df.sort_values(["_o", "calls", "name"], ascending=[True, False, True], kind="stable")
@@ -349,8 +401,9 @@ def stack_frames(stacks: pd.DataFrame) -> dict[int, list[str]]:
     ordered = stacks.sort_values(["stack_id", "depth"], kind="stable")
     labels = [
         frame_label(m, s, o, ip)
-        for m, s, o, ip in zip(ordered["module"], ordered["symbol"], ordered["offset"], ordered["ip"],
-                               strict=True)
+        for m, s, o, ip in zip(
+            ordered["module"], ordered["symbol"], ordered["offset"], ordered["ip"], strict=True
+        )
     ]
     out: dict[int, list[str]] = {}
     for sid, label in zip(ordered["stack_id"].tolist(), labels, strict=True):
@@ -364,10 +417,10 @@ class CallSites:
 
     name: str
     calls: int
-    stacks: pd.DataFrame          # rank, stack_id, count, share, caller, frames (list[str], innermost first)
-    errors: pd.DataFrame          # errno, count
-    processes: pd.DataFrame       # pid, comm, count
-    paths: pd.DataFrame           # path, count (path-like argument, when recorded)
+    stacks: pd.DataFrame  # rank, stack_id, count, share, caller, frames (list[str], innermost first)
+    errors: pd.DataFrame  # errno, count
+    processes: pd.DataFrame  # pid, comm, count
+    paths: pd.DataFrame  # path, count (path-like argument, when recorded)
     first_ts: int | None = None
     seccomp: pd.DataFrame = field(default_factory=pd.DataFrame)  # action, count
 
@@ -397,19 +450,39 @@ def call_sites(trace: Trace, name: str, top: int = 50) -> CallSites:
     rows = []
     for rank, (count, sid, fr) in enumerate(found[:top], start=1):
         caller = next((f for f in fr[1:] if not f.startswith(("__libc", "syscall"))), fr[0])
-        rows.append({"rank": rank, "stack_id": sid, "count": count,
-                     "share": count / total if total else 0.0, "caller": caller, "frames": fr})
+        rows.append(
+            {
+                "rank": rank,
+                "stack_id": sid,
+                "count": count,
+                "share": count / total if total else 0.0,
+                "caller": caller,
+                "frames": fr,
+            }
+        )
     stacks_df = pd.DataFrame(rows, columns=["rank", "stack_id", "count", "share", "caller", "frames"])
-    errors = sub["errno"].astype("string").fillna("ok").value_counts().rename_axis("errno").reset_index(
-        name="count")
+    errors = (
+        sub["errno"]
+        .astype("string")
+        .fillna("ok")
+        .value_counts()
+        .rename_axis("errno")
+        .reset_index(name="count")
+    )
     procs = sub.groupby(["pid", "comm"], observed=True).size().reset_index(name="count")
     procs = procs.sort_values("count", ascending=False, kind="stable").reset_index(drop=True)
     paths = sub["path"].dropna().value_counts().head(top).rename_axis("path").reset_index(name="count")
     sec = trace.seccomp[trace.seccomp["name"] == name]
     sec_counts = sec["action"].astype("string").value_counts().rename_axis("action").reset_index(name="count")
     return CallSites(
-        name=name, calls=total, stacks=stacks_df, errors=errors, processes=procs, paths=paths,
-        first_ts=int(sub["ts"].min()) if total else None, seccomp=sec_counts,
+        name=name,
+        calls=total,
+        stacks=stacks_df,
+        errors=errors,
+        processes=procs,
+        paths=paths,
+        first_ts=int(sub["ts"].min()) if total else None,
+        seccomp=sec_counts,
     )
 
 
@@ -519,8 +592,9 @@ def group_state(universe: Sequence[str], enabled: Iterable[str]) -> list[str]:
     return out
 
 
-def toggle_groups(universe: Sequence[str], enabled: Iterable[str], before: Iterable[str],
-                  after: Iterable[str]) -> list[str]:
+def toggle_groups(
+    universe: Sequence[str], enabled: Iterable[str], before: Iterable[str], after: Iterable[str]
+) -> list[str]:
     """Apply a change of the group toggles to the enabled names: a group switched on enables its
     members (within ``universe``), a group switched off disables them."""
     on = set(enabled)

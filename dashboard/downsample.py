@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-
 from tinyjail.dashboard.data import colour_group
 
 if TYPE_CHECKING:
@@ -35,7 +34,7 @@ class Window:
     start_ns: int
     end_ns: int
     points: pd.DataFrame
-    total: int           # calls in the window
+    total: int  # calls in the window
     binned: bool
     bin_ns: int = 0
 
@@ -44,24 +43,29 @@ class Window:
 class TimelineIndex:
     """The events of one trace, sorted by time, as arrays for fast windowing."""
 
-    origin_ns: int               # time zero of the x axis (first timestamp of the trace)
-    end_ns: int                  # last timestamp
-    ts: np.ndarray               # int64, ns since origin, sorted
-    lane: np.ndarray             # int32 lane number of each event
-    code: np.ndarray             # int32 syscall code into ``names``
-    row: np.ndarray              # int64 row of each event in trace.events
+    origin_ns: int  # time zero of the x axis (first timestamp of the trace)
+    end_ns: int  # last timestamp
+    ts: np.ndarray  # int64, ns since origin, sorted
+    lane: np.ndarray  # int32 lane number of each event
+    code: np.ndarray  # int32 syscall code into ``names``
+    row: np.ndarray  # int64 row of each event in trace.events
     names: list[str]
-    groups: list[str]            # colour group of each name code
-    lanes: pd.DataFrame          # lane, pid, tid, comm, label, start_ns, end_ns
-    marks: pd.DataFrame          # process marks: x_ns (relative), lane, kind, label
-    seccomp: pd.DataFrame        # seccomp marks: x_ns, lane, name, action, label
+    groups: list[str]  # colour group of each name code
+    lanes: pd.DataFrame  # lane, pid, tid, comm, label, start_ns, end_ns
+    marks: pd.DataFrame  # process marks: x_ns (relative), lane, kind, label
+    seccomp: pd.DataFrame  # seccomp marks: x_ns, lane, name, action, label
 
     @property
     def span_ns(self) -> int:
         return max(self.end_ns - self.origin_ns, 1)
 
-    def window(self, start_ns: int | None = None, end_ns: int | None = None,
-               max_points: int = MAX_POINTS, raw_limit: int = RAW_LIMIT) -> Window:
+    def window(
+        self,
+        start_ns: int | None = None,
+        end_ns: int | None = None,
+        max_points: int = MAX_POINTS,
+        raw_limit: int = RAW_LIMIT,
+    ) -> Window:
         """Markers for ``[start_ns, end_ns]`` (ns since origin; None = the whole trace)."""
         lo = 0 if start_ns is None else max(int(start_ns), 0)
         hi = self.span_ns if end_ns is None else int(end_ns)
@@ -73,10 +77,17 @@ class TimelineIndex:
         if n <= raw_limit:
             sl = slice(i0, i1)
             x = self.ts[sl]
-            pts = pd.DataFrame({
-                "x": x / 1e9, "lane": self.lane[sl], "code": self.code[sl], "count": np.ones(n, dtype=np.int64),
-                "row": self.row[sl], "x0": x / 1e9, "x1": x / 1e9,
-            })
+            pts = pd.DataFrame(
+                {
+                    "x": x / 1e9,
+                    "lane": self.lane[sl],
+                    "code": self.code[sl],
+                    "count": np.ones(n, dtype=np.int64),
+                    "row": self.row[sl],
+                    "x0": x / 1e9,
+                    "x1": x / 1e9,
+                }
+            )
             return Window(lo, hi, self._named(pts), n, binned=False)
         ts = self.ts[i0:i1]
         lane = self.lane[i0:i1].astype(np.int64)
@@ -102,11 +113,18 @@ class TimelineIndex:
         bin_ns = width / nbins
         x0 = (lo + bins * bin_ns) / 1e9
         x1 = (lo + (bins + 1) * bin_ns) / 1e9
-        pts = pd.DataFrame({
-            "x": (x0 + x1) / 2, "lane": lanes.astype(np.int32), "code": bin_code[starts].astype(np.int32),
-            "count": totals.astype(np.int64), "row": np.full(len(keys), -1, dtype=np.int64),
-            "x0": x0, "x1": x1, "top": counts[starts].astype(np.int64),
-        })
+        pts = pd.DataFrame(
+            {
+                "x": (x0 + x1) / 2,
+                "lane": lanes.astype(np.int32),
+                "code": bin_code[starts].astype(np.int32),
+                "count": totals.astype(np.int64),
+                "row": np.full(len(keys), -1, dtype=np.int64),
+                "x0": x0,
+                "x1": x1,
+                "top": counts[starts].astype(np.int64),
+            }
+        )
         return Window(lo, hi, self._named(pts), n, binned=True, bin_ns=int(bin_ns))
 
     def _named(self, pts: pd.DataFrame) -> pd.DataFrame:
@@ -117,8 +135,9 @@ class TimelineIndex:
         pts["group"] = grp[codes] if len(grp) else []
         return pts.drop(columns="code")
 
-    def select(self, start_ns: int, end_ns: int, lane_lo: float | None = None,
-               lane_hi: float | None = None) -> pd.DataFrame:
+    def select(
+        self, start_ns: int, end_ns: int, lane_lo: float | None = None, lane_hi: float | None = None
+    ) -> pd.DataFrame:
         """Calls per syscall in a time range (and lane range): what a box selection covers."""
         i0 = int(np.searchsorted(self.ts, int(start_ns), side="left"))
         i1 = int(np.searchsorted(self.ts, int(end_ns), side="right"))
@@ -158,18 +177,27 @@ def build_index(trace: Trace) -> TimelineIndex:
         last = pd.DataFrame({"k": ev_key, "comm": ev["comm"].astype("string")}).groupby("k")["comm"].last()
         comm_of.update({int(k): str(v) for k, v in last.items()})
     if len(pr):
-        last_pr = pd.DataFrame({"k": pr_key, "comm": pr["comm"].astype("string"), "ts": pr["ts"]}).sort_values(
-            "ts").groupby("k")["comm"].last()
+        last_pr = (
+            pd.DataFrame({"k": pr_key, "comm": pr["comm"].astype("string"), "ts": pr["ts"]})
+            .sort_values("ts")
+            .groupby("k")["comm"]
+            .last()
+        )
         for k, v in last_pr.items():
             comm_of.setdefault(int(k), str(v))
     pids = (lane_keys >> 32).astype(np.int64)
     tids = (lane_keys & 0xFFFFFFFF).astype(np.int64)
-    lanes = pd.DataFrame({
-        "lane": np.arange(len(lane_keys), dtype=np.int32), "pid": pids, "tid": tids,
-        "comm": [comm_of.get(int(k), "?") for k in lane_keys],
-    })
-    lanes["label"] = [_lane_label(p, t, c) for p, t, c in zip(lanes["pid"], lanes["tid"], lanes["comm"],
-                                                               strict=True)]
+    lanes = pd.DataFrame(
+        {
+            "lane": np.arange(len(lane_keys), dtype=np.int32),
+            "pid": pids,
+            "tid": tids,
+            "comm": [comm_of.get(int(k), "?") for k in lane_keys],
+        }
+    )
+    lanes["label"] = [
+        _lane_label(p, t, c) for p, t, c in zip(lanes["pid"], lanes["tid"], lanes["comm"], strict=True)
+    ]
 
     names_cat = ev["name"].astype("category")
     names = [str(c) for c in names_cat.cat.categories]
@@ -181,31 +209,64 @@ def build_index(trace: Trace) -> TimelineIndex:
         ts, lane, code, row = ts[order], lane[order], code[order], row[order]
 
     pr_lane = np.searchsorted(lane_keys, pr_key).astype(np.int32)
-    spans = pd.DataFrame({"lane": np.concatenate([lane, pr_lane]),
-                          "t": np.concatenate([ts, pr["ts"].to_numpy(np.int64) - origin])})
+    spans = pd.DataFrame(
+        {
+            "lane": np.concatenate([lane, pr_lane]),
+            "t": np.concatenate([ts, pr["ts"].to_numpy(np.int64) - origin]),
+        }
+    )
     span = spans.groupby("lane")["t"].agg(["min", "max"])
     lanes["start_ns"] = span["min"].reindex(lanes["lane"]).fillna(0).astype("int64").to_numpy()
     lanes["end_ns"] = span["max"].reindex(lanes["lane"]).fillna(0).astype("int64").to_numpy()
-    marks = pd.DataFrame({
-        "x_ns": pr["ts"].to_numpy(np.int64) - origin, "lane": pr_lane, "kind": pr["kind"].astype("string"),
-        "label": [_mark_label(k, p, t, pp, f, c) for k, p, t, pp, f, c in zip(
-            pr["kind"].astype("string"), pr["pid"], pr["tid"], pr["ppid"], pr["filename"], pr["exit_code"],
-            strict=True)],
-    })
+    marks = pd.DataFrame(
+        {
+            "x_ns": pr["ts"].to_numpy(np.int64) - origin,
+            "lane": pr_lane,
+            "kind": pr["kind"].astype("string"),
+            "label": [
+                _mark_label(k, p, t, pp, f, c)
+                for k, p, t, pp, f, c in zip(
+                    pr["kind"].astype("string"),
+                    pr["pid"],
+                    pr["tid"],
+                    pr["ppid"],
+                    pr["filename"],
+                    pr["exit_code"],
+                    strict=True,
+                )
+            ],
+        }
+    )
     # Seccomp records carry a pid only: mark them on that process's main-thread lane.
-    main_lane = {int(p): int(i) for i, p, t in zip(lanes["lane"], lanes["pid"], lanes["tid"], strict=True)
-                 if p == t}
+    main_lane = {
+        int(p): int(i) for i, p, t in zip(lanes["lane"], lanes["pid"], lanes["tid"], strict=True) if p == t
+    }
     first_lane = lanes.groupby("pid")["lane"].min().to_dict()
     sec_lane = [main_lane.get(int(p), first_lane.get(int(p), 0)) for p in sec["pid"]]
-    seccomp = pd.DataFrame({
-        "x_ns": sec["ts"].to_numpy(np.int64) - origin, "lane": np.array(sec_lane, dtype=np.int32),
-        "name": sec["name"].astype("string"), "action": sec["action"].astype("string"),
-    })
-    seccomp["label"] = [f"seccomp {a}: {n} (pid {p})" for a, n, p in zip(
-        seccomp["action"], seccomp["name"], sec["pid"], strict=True)]
+    seccomp = pd.DataFrame(
+        {
+            "x_ns": sec["ts"].to_numpy(np.int64) - origin,
+            "lane": np.array(sec_lane, dtype=np.int32),
+            "name": sec["name"].astype("string"),
+            "action": sec["action"].astype("string"),
+        }
+    )
+    seccomp["label"] = [
+        f"seccomp {a}: {n} (pid {p})"
+        for a, n, p in zip(seccomp["action"], seccomp["name"], sec["pid"], strict=True)
+    ]
     return TimelineIndex(
-        origin_ns=origin, end_ns=end, ts=ts, lane=lane, code=code, row=row, names=names,
-        groups=[colour_group(n) for n in names], lanes=lanes, marks=marks, seccomp=seccomp,
+        origin_ns=origin,
+        end_ns=end,
+        ts=ts,
+        lane=lane,
+        code=code,
+        row=row,
+        names=names,
+        groups=[colour_group(n) for n in names],
+        lanes=lanes,
+        marks=marks,
+        seccomp=seccomp,
     )
 
 
@@ -229,7 +290,7 @@ def window_from_relayout(relayout: dict[str, Any] | None, index: TimelineIndex) 
     Handles ``xaxis.range[0]``/``[1]``, ``xaxis.range`` and ``xaxis.autorange`` (double-click reset)."""
     if not relayout:
         return None
-    if relayout.get("xaxis.autorange") or relayout.get("autosize") and "xaxis.range[0]" not in relayout:
+    if relayout.get("xaxis.autorange") or (relayout.get("autosize") and "xaxis.range[0]" not in relayout):
         if relayout.get("xaxis.autorange"):
             return 0, index.span_ns
         return None

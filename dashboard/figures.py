@@ -12,7 +12,6 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.colors import qualitative
-
 from tinyjail.dashboard.data import COLOUR_GROUPS, OTHER
 
 if TYPE_CHECKING:
@@ -41,21 +40,35 @@ def group_colour(group: str) -> str:
 
 
 def _base_layout(fig: go.Figure, title: str, height: int) -> go.Figure:
-    fig.update_layout(title={"text": title, "x": 0, "font": {"size": 15}}, height=height, margin=_MARGIN,
-                      font=_FONT, template="plotly_white", paper_bgcolor="rgba(0,0,0,0)")
+    fig.update_layout(
+        title={"text": title, "x": 0, "font": {"size": 15}},
+        height=height,
+        margin=_MARGIN,
+        font=_FONT,
+        template="plotly_white",
+        paper_bgcolor="rgba(0,0,0,0)",
+    )
     return fig
 
 
 def top_syscalls_figure(counts: pd.DataFrame, top: int = 25) -> go.Figure:
     """Horizontal bars of the most called syscalls, coloured by group, most called on top."""
     head = counts.head(top)
-    fig = go.Figure(go.Bar(
-        x=head["count"].tolist(), y=head["name"].tolist(), orientation="h",
-        marker_color=[group_colour(g) for g in head["group"]],
-        text=[f"{c:,}" for c in head["count"]], textposition="auto",
-        customdata=np.stack([head["group"].astype(str), head["errors"].astype(str)], axis=-1) if len(head) else None,
-        hovertemplate="<b>%{y}</b><br>%{x:,} calls<br>%{customdata[1]} failed<br>%{customdata[0]}<extra></extra>",
-    ))
+    fig = go.Figure(
+        go.Bar(
+            x=head["count"].tolist(),
+            y=head["name"].tolist(),
+            orientation="h",
+            marker_color=[group_colour(g) for g in head["group"]],
+            text=[f"{c:,}" for c in head["count"]],
+            textposition="auto",
+            customdata=np.stack([head["group"].astype(str), head["errors"].astype(str)], axis=-1)
+            if len(head)
+            else None,
+            hovertemplate="<b>%{y}</b><br>%{x:,} calls<br>%{customdata[1]} failed<br>%{customdata[0]}"
+            "<extra></extra>",
+        )
+    )
     fig.update_yaxes(autorange="reversed", type="category")
     fig.update_xaxes(title_text="calls")
     return _base_layout(fig, f"Top {len(head)} syscalls", max(260, 22 * len(head) + 80))
@@ -63,13 +76,20 @@ def top_syscalls_figure(counts: pd.DataFrame, top: int = 25) -> go.Figure:
 
 def group_figure(groups: pd.DataFrame) -> go.Figure:
     """One bar per systemd group: calls made by its members (a call counts in each of its groups)."""
-    fig = go.Figure(go.Bar(
-        x=groups["group"].tolist(), y=groups["calls"].tolist(),
-        marker_color=[group_colour(g) for g in groups["group"]],
-        text=[f"{c:,}" for c in groups["calls"]], textposition="auto",
-        customdata=np.stack([groups["syscalls"].astype(str), groups["members"]], axis=-1) if len(groups) else None,
-        hovertemplate="<b>%{x}</b><br>%{y:,} calls by %{customdata[0]} syscalls<br>%{customdata[1]}<extra></extra>",
-    ))
+    fig = go.Figure(
+        go.Bar(
+            x=groups["group"].tolist(),
+            y=groups["calls"].tolist(),
+            marker_color=[group_colour(g) for g in groups["group"]],
+            text=[f"{c:,}" for c in groups["calls"]],
+            textposition="auto",
+            customdata=np.stack([groups["syscalls"].astype(str), groups["members"]], axis=-1)
+            if len(groups)
+            else None,
+            hovertemplate="<b>%{x}</b><br>%{y:,} calls by %{customdata[0]} syscalls<br>%{customdata[1]}"
+            "<extra></extra>",
+        )
+    )
     fig.update_xaxes(type="category", tickangle=-30)
     fig.update_yaxes(title_text="calls")
     return _base_layout(fig, "Calls per syscall group", 320)
@@ -86,29 +106,54 @@ def _raw_custom(events: pd.DataFrame, pts: pd.DataFrame) -> np.ndarray:
     ret_txt = [f"{r} ({e})" if r < 0 and e else str(r) for r, e in zip(ret, err, strict=True)]
     dur_txt = [f"{d / 1000:.1f} µs" if d >= 0 else "?" for d in dur]
     path_txt = [f"<br>{p}" if p else "" for p in path]
-    args = [", ".join(f"{int(v):#x}" for v in vals)
-            for vals in zip(sub["arg0"].to_numpy(), sub["arg1"].to_numpy(), sub["arg2"].to_numpy(), strict=True)]
-    return np.stack([rows.astype(str), pts["name"].astype(str).to_numpy(), np.array(args, dtype=object),
-                     np.array(ret_txt, dtype=object), np.array(dur_txt, dtype=object),
-                     np.array(path_txt, dtype=object), comm.astype(object)], axis=-1)
+    args = [
+        ", ".join(f"{int(v):#x}" for v in vals)
+        for vals in zip(sub["arg0"].to_numpy(), sub["arg1"].to_numpy(), sub["arg2"].to_numpy(), strict=True)
+    ]
+    return np.stack(
+        [
+            rows.astype(str),
+            pts["name"].astype(str).to_numpy(),
+            np.array(args, dtype=object),
+            np.array(ret_txt, dtype=object),
+            np.array(dur_txt, dtype=object),
+            np.array(path_txt, dtype=object),
+            comm.astype(object),
+        ],
+        axis=-1,
+    )
 
 
-_RAW_HOVER = ("<b>%{customdata[1]}</b>(%{customdata[2]}, …)<br>= %{customdata[3]}<br>duration %{customdata[4]}"
-              "%{customdata[5]}<br>t = %{x:.6f} s<extra>%{customdata[6]}</extra>")
-_BIN_HOVER = ("<b>%{customdata[2]:,} calls</b> in %{customdata[4]}<br>most: %{customdata[1]} "
-              "(%{customdata[3]:,})<extra>%{fullData.name}</extra>")
+_RAW_HOVER = (
+    "<b>%{customdata[1]}</b>(%{customdata[2]}, …)<br>= %{customdata[3]}<br>duration %{customdata[4]}"
+    "%{customdata[5]}<br>t = %{x:.6f} s<extra>%{customdata[6]}</extra>"
+)
+_BIN_HOVER = (
+    "<b>%{customdata[2]:,} calls</b> in %{customdata[4]}<br>most: %{customdata[1]} "
+    "(%{customdata[3]:,})<extra>%{fullData.name}</extra>"
+)
 
 
 def _bin_custom(pts: pd.DataFrame) -> np.ndarray:
     span = (pts["x1"] - pts["x0"]).to_numpy()
     span_txt = [f"{s * 1e3:.3g} ms" for s in span]
-    return np.stack([pts["row"].astype(object), pts["name"].astype(object), pts["count"].astype(object),
-                     pts["top"].astype(object), np.array(span_txt, dtype=object), pts["x0"].astype(object),
-                     pts["x1"].astype(object)], axis=-1)
+    return np.stack(
+        [
+            pts["row"].astype(object),
+            pts["name"].astype(object),
+            pts["count"].astype(object),
+            pts["top"].astype(object),
+            np.array(span_txt, dtype=object),
+            pts["x0"].astype(object),
+            pts["x1"].astype(object),
+        ],
+        axis=-1,
+    )
 
 
-def timeline_figure(index: TimelineIndex, window: Window, events: pd.DataFrame,
-                    uirevision: Any = "timeline") -> go.Figure:
+def timeline_figure(
+    index: TimelineIndex, window: Window, events: pd.DataFrame, uirevision: Any = "timeline"
+) -> go.Figure:
     """Lanes per process/thread over time: calls coloured by group (WebGL), process fork/clone/
     exec/exit and seccomp records marked. Binned windows draw one marker per bin, sized by calls."""
     fig = go.Figure()
@@ -120,11 +165,22 @@ def timeline_figure(index: TimelineIndex, window: Window, events: pd.DataFrame,
     if nlanes:
         xs: list[float | None] = []
         ys: list[float | None] = []
-        for lane, a, b in zip(index.lanes["lane"], index.lanes["start_ns"], index.lanes["end_ns"], strict=True):
+        for lane, a, b in zip(
+            index.lanes["lane"], index.lanes["start_ns"], index.lanes["end_ns"], strict=True
+        ):
             xs += [a / 1e9, b / 1e9, None]
             ys += [int(lane), int(lane), None]
-        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line={"color": "#dddddd", "width": 8},
-                                 hoverinfo="skip", showlegend=False, name="lifetime"))
+        fig.add_trace(
+            go.Scatter(
+                x=xs,
+                y=ys,
+                mode="lines",
+                line={"color": "#dddddd", "width": 8},
+                hoverinfo="skip",
+                showlegend=False,
+                name="lifetime",
+            )
+        )
 
     for group in [g for g in (*GROUP_COLOURS,) if g in set(pts["group"])]:
         sub = pts[pts["group"] == group]
@@ -136,12 +192,22 @@ def timeline_figure(index: TimelineIndex, window: Window, events: pd.DataFrame,
             size = np.full(len(sub), 9.0)
             custom = _raw_custom(events, sub)
             hover = _RAW_HOVER
-        fig.add_trace(go.Scattergl(
-            x=sub["x"].to_numpy(), y=sub["lane"].to_numpy(), mode="markers", name=group,
-            marker={"color": group_colour(group), "size": size, "symbol": "line-ns-open",
-                    "line": {"width": 2, "color": group_colour(group)}},
-            customdata=custom, hovertemplate=hover,
-        ))
+        fig.add_trace(
+            go.Scattergl(
+                x=sub["x"].to_numpy(),
+                y=sub["lane"].to_numpy(),
+                mode="markers",
+                name=group,
+                marker={
+                    "color": group_colour(group),
+                    "size": size,
+                    "symbol": "line-ns-open",
+                    "line": {"width": 2, "color": group_colour(group)},
+                },
+                customdata=custom,
+                hovertemplate=hover,
+            )
+        )
 
     marks = index.marks
     in_view = marks[(marks["x_ns"] >= window.start_ns) & (marks["x_ns"] <= window.end_ns)]
@@ -149,31 +215,70 @@ def timeline_figure(index: TimelineIndex, window: Window, events: pd.DataFrame,
         sub = in_view[in_view["kind"] == kind]
         if sub.empty:
             continue
-        fig.add_trace(go.Scatter(
-            x=(sub["x_ns"] / 1e9).tolist(), y=sub["lane"].tolist(), mode="markers", name=legend,
-            marker={"symbol": symbol, "size": 12, "color": colour, "line": {"width": 1, "color": "white"}},
-            text=sub["label"].tolist(), hovertemplate="%{text}<br>t = %{x:.6f} s<extra></extra>",
-        ))
+        fig.add_trace(
+            go.Scatter(
+                x=(sub["x_ns"] / 1e9).tolist(),
+                y=sub["lane"].tolist(),
+                mode="markers",
+                name=legend,
+                marker={
+                    "symbol": symbol,
+                    "size": 12,
+                    "color": colour,
+                    "line": {"width": 1, "color": "white"},
+                },
+                text=sub["label"].tolist(),
+                hovertemplate="%{text}<br>t = %{x:.6f} s<extra></extra>",
+            )
+        )
     sec = index.seccomp
     sec = sec[(sec["x_ns"] >= window.start_ns) & (sec["x_ns"] <= window.end_ns)]
     if not sec.empty:
-        fig.add_trace(go.Scatter(
-            x=(sec["x_ns"] / 1e9).tolist(), y=sec["lane"].tolist(), mode="markers", name="seccomp",
-            marker={"symbol": "star", "size": 14, "color": SECCOMP_COLOUR, "line": {"width": 1, "color": "#7a3d00"}},
-            text=sec["label"].tolist(), hovertemplate="%{text}<br>t = %{x:.6f} s<extra></extra>",
-        ))
+        fig.add_trace(
+            go.Scatter(
+                x=(sec["x_ns"] / 1e9).tolist(),
+                y=sec["lane"].tolist(),
+                mode="markers",
+                name="seccomp",
+                marker={
+                    "symbol": "star",
+                    "size": 14,
+                    "color": SECCOMP_COLOUR,
+                    "line": {"width": 1, "color": "#7a3d00"},
+                },
+                text=sec["label"].tolist(),
+                hovertemplate="%{text}<br>t = %{x:.6f} s<extra></extra>",
+            )
+        )
 
-    how = (f"{window.total:,} calls in view, binned every {_fmt_ns(window.bin_ns)} (zoom in for single calls)"
-           if window.binned else f"{window.total:,} calls in view, each drawn")
+    how = (
+        f"{window.total:,} calls in view, binned every {_fmt_ns(window.bin_ns)} (zoom in for single calls)"
+        if window.binned
+        else f"{window.total:,} calls in view, each drawn"
+    )
     height = int(min(900, max(320, 34 * nlanes + 150)))
     fig.update_layout(
-        uirevision=uirevision, dragmode="zoom", hovermode="closest", clickmode="event+select",
+        uirevision=uirevision,
+        dragmode="zoom",
+        hovermode="closest",
+        clickmode="event+select",
         legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0, "font": {"size": 11}},
     )
-    fig.update_xaxes(range=[lo_s, hi_s], title_text="seconds since trace start", showspikes=True,
-                     spikemode="across", spikethickness=1)
-    fig.update_yaxes(tickvals=index.lanes["lane"].tolist(), ticktext=index.lanes["label"].tolist(),
-                     range=[nlanes - 0.5, -0.5], zeroline=False, showgrid=False, fixedrange=False)
+    fig.update_xaxes(
+        range=[lo_s, hi_s],
+        title_text="seconds since trace start",
+        showspikes=True,
+        spikemode="across",
+        spikethickness=1,
+    )
+    fig.update_yaxes(
+        tickvals=index.lanes["lane"].tolist(),
+        ticktext=index.lanes["label"].tolist(),
+        range=[nlanes - 0.5, -0.5],
+        zeroline=False,
+        showgrid=False,
+        fixedrange=False,
+    )
     _base_layout(fig, how, height)
     fig.update_layout(margin={"l": 10, "r": 10, "t": 80, "b": 40}, title={"font": {"size": 13}})
     return fig
@@ -193,13 +298,20 @@ def icicle_figure(tree: pd.DataFrame, maxdepth: int = 8) -> go.Figure:
     """The call tree of one syscall as an icicle: root on top, outermost frame next; click a
     frame to expand it."""
     root_value = int(tree["value"].iloc[0]) if len(tree) else 0
-    fig = go.Figure(go.Icicle(
-        ids=tree["id"].tolist(), labels=tree["label"].tolist(), parents=tree["parent"].tolist(),
-        values=tree["value"].tolist(), branchvalues="total", maxdepth=maxdepth,
-        tiling={"orientation": "v"}, root={"color": "#f2f2f2"},
-        hovertemplate="<b>%{label}</b><br>%{value:,} calls<br>%{percentRoot:.1%} of all<extra></extra>",
-        textinfo="label+value",
-    ))
+    fig = go.Figure(
+        go.Icicle(
+            ids=tree["id"].tolist(),
+            labels=tree["label"].tolist(),
+            parents=tree["parent"].tolist(),
+            values=tree["value"].tolist(),
+            branchvalues="total",
+            maxdepth=maxdepth,
+            tiling={"orientation": "v"},
+            root={"color": "#f2f2f2"},
+            hovertemplate="<b>%{label}</b><br>%{value:,} calls<br>%{percentRoot:.1%} of all<extra></extra>",
+            textinfo="label+value",
+        )
+    )
     title = f"Call tree ({root_value:,} calls): click a frame to expand it"
     return _base_layout(fig, title, 520)
 
@@ -208,19 +320,42 @@ def compare_figure(cmp: pd.DataFrame, label_a: str, label_b: str, top: int = 30)
     """Calls per syscall in A and B side by side, for the syscalls whose counts differ most."""
     ranked = cmp.assign(_d=cmp["delta"].abs()).sort_values(["_d", "name"], ascending=[False, True]).head(top)
     names = ranked["name"].tolist()
-    fig = go.Figure([
-        go.Bar(y=names, x=ranked["a"].tolist(), orientation="h", name=f"A: {label_a}", marker_color="#1f77b4",
-               hovertemplate="<b>%{y}</b><br>A: %{x:,}<extra></extra>"),
-        go.Bar(y=names, x=ranked["b"].tolist(), orientation="h", name=f"B: {label_b}", marker_color="#ff7f0e",
-               hovertemplate="<b>%{y}</b><br>B: %{x:,}<extra></extra>"),
-    ])
+    fig = go.Figure(
+        [
+            go.Bar(
+                y=names,
+                x=ranked["a"].tolist(),
+                orientation="h",
+                name=f"A: {label_a}",
+                marker_color="#1f77b4",
+                hovertemplate="<b>%{y}</b><br>A: %{x:,}<extra></extra>",
+            ),
+            go.Bar(
+                y=names,
+                x=ranked["b"].tolist(),
+                orientation="h",
+                name=f"B: {label_b}",
+                marker_color="#ff7f0e",
+                hovertemplate="<b>%{y}</b><br>B: %{x:,}<extra></extra>",
+            ),
+        ]
+    )
     fig.update_yaxes(autorange="reversed", type="category")
     fig.update_xaxes(title_text="calls", side="top")
     height = max(300, 26 * len(names) + 140)
-    _base_layout(fig, f"Largest differences in calls ({len(names)} syscalls)", int(math.ceil(height)))
-    fig.update_layout(barmode="group", margin={"l": 10, "r": 10, "t": 110, "b": 20},
-                      legend={"orientation": "h", "y": 1.0, "yanchor": "bottom", "x": 1, "xanchor": "right",
-                              "yref": "container"})
+    _base_layout(fig, f"Largest differences in calls ({len(names)} syscalls)", math.ceil(height))
+    fig.update_layout(
+        barmode="group",
+        margin={"l": 10, "r": 10, "t": 110, "b": 20},
+        legend={
+            "orientation": "h",
+            "y": 1.0,
+            "yanchor": "bottom",
+            "x": 1,
+            "xanchor": "right",
+            "yref": "container",
+        },
+    )
     return fig
 
 

@@ -6,7 +6,7 @@ URL = "url"
 TRACE = "trace-select"
 TABS = "view-tabs"
 VIEW = "view-body"
-SYSCALL = "selected-syscall"          # dcc.Store: the syscall the call-sites view shows
+SYSCALL = "selected-syscall"  # dcc.Store: the syscall the call-sites view shows
 BANNER = "trace-banner"
 
 # Overview

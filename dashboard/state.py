@@ -16,8 +16,8 @@ from tinyjail.dashboard import data
 
 if TYPE_CHECKING:
     import pandas as pd
-
     from tinyjail.dashboard.downsample import TimelineIndex
+
     from tinyjail.policy import Policy
     from tinyjail.timeline import Trace
 
@@ -98,16 +98,19 @@ class DashboardState:
     policy: Policy | None = None
 
     @classmethod
-    def build(cls, traces: Sequence[Trace], policy: Policy | None = None,
-              static: frozenset[str] | None = None) -> DashboardState:
+    def build(
+        cls, traces: Sequence[Trace], policy: Policy | None = None, static: frozenset[str] | None = None
+    ) -> DashboardState:
         labels: list[str] = []
         for trace in traces:
             label = trace.name
             if label in labels:
                 label = f"{label} #{len(labels) + 1}"
             labels.append(label)
-        entries = [TraceEntry(i, label, trace, policy, static) for i, (label, trace) in
-                   enumerate(zip(labels, traces, strict=True))]
+        entries = [
+            TraceEntry(i, label, trace, policy, static)
+            for i, (label, trace) in enumerate(zip(labels, traces, strict=True))
+        ]
         return cls(entries=entries, static=static, policy=policy)
 
     def entry(self, index: Any) -> TraceEntry:

@@ -6,10 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from dash import dcc, html
-
 from tinyjail.dashboard import data, figures, ids
 from tinyjail.dashboard.state import TraceEntry
-from tinyjail.dashboard.views.common import empty, table
+from tinyjail.dashboard.views.common import empty, graph, table
 
 GRAPH_CONFIG = {"displaylogo": False, "responsive": True}
 
@@ -17,8 +16,10 @@ GRAPH_CONFIG = {"displaylogo": False, "responsive": True}
 def syscall_options(entry: TraceEntry) -> list[dict[str, Any]]:
     """Seen syscalls first (most called first, with their count), then those only the policy or
     static analysis names."""
-    seen = [{"label": f"{n}  ({c:,})", "value": n} for n, c in zip(entry.counts["name"], entry.counts["count"],
-                                                                   strict=True)]
+    seen = [
+        {"label": f"{n}  ({c:,})", "value": n}
+        for n, c in zip(entry.counts["name"], entry.counts["count"], strict=True)
+    ]
     have = {o["value"] for o in seen}
     rest = sorted(set(entry.seen["name"]) - have)
     return seen + [{"label": f"{n}  (not seen)", "value": n} for n in rest]
@@ -33,20 +34,31 @@ def default_syscall(entry: TraceEntry, wanted: str | None) -> str | None:
 
 def layout(entry: TraceEntry, syscall: str | None) -> html.Div:
     name = default_syscall(entry, syscall)
-    return html.Div([
-        html.Div([
-            html.Label("Syscall", htmlFor=ids.CALLSITES_SYSCALL),
-            dcc.Dropdown(id=ids.CALLSITES_SYSCALL, options=syscall_options(entry), value=name, clearable=False,
-                         style={"minWidth": "320px"}),
-        ], className="toolbar"),
-        html.Div(body(entry, name), id=ids.CALLSITES_BODY),
-    ])
+    return html.Div(
+        [
+            html.Div(
+                [
+                    html.Label("Syscall", htmlFor=ids.CALLSITES_SYSCALL),
+                    dcc.Dropdown(
+                        id=ids.CALLSITES_SYSCALL,
+                        options=syscall_options(entry),
+                        value=name,
+                        clearable=False,
+                        style={"minWidth": "320px"},
+                    ),
+                ],
+                className="toolbar",
+            ),
+            html.Div(body(entry, name), id=ids.CALLSITES_BODY),
+        ]
+    )
 
 
 def _facts(entry: TraceEntry, name: str) -> list[Any]:
     """The explain header: what it does, groups, risk, counts, failures, processes, args, verdict."""
-    from tinyjail.policy import DENY_ACTIONS
     from tinyjail.tracer.explain import explain
+
+    from tinyjail.policy import DENY_ACTIONS
 
     expl = entry._cached(f"explain:{name}", lambda: explain(name, [entry.trace], entry.policy))
     rows: list[tuple[str, Any]] = [
@@ -93,13 +105,19 @@ def body(entry: TraceEntry, name: str | None) -> Any:
         df["share"] = (df["share"] * 100).round(1)
         df = df.drop(columns="frames")
         parts.append(html.H4(f"Ranked stacks ({len(df)} distinct)"))
-        parts.append(table(ids.CALLSITES_TABLE, df, [
-            {"name": "#", "id": "rank", "type": "numeric"},
-            {"name": "calls", "id": "count", "type": "numeric", "format": {"specifier": ","}},
-            {"name": "%", "id": "share", "type": "numeric"},
-            {"name": "caller", "id": "caller"},
-            {"name": "stack (innermost first)", "id": "stack"},
-        ], page_size=10))
-        parts.append(dcc.Graph(id=ids.CALLSITES_TREE, figure=figures.icicle_figure(data.stack_tree(sites)),
-                               config=GRAPH_CONFIG))
+        parts.append(
+            table(
+                ids.CALLSITES_TABLE,
+                df,
+                [
+                    {"name": "#", "id": "rank", "type": "numeric"},
+                    {"name": "calls", "id": "count", "type": "numeric", "format": {"specifier": ","}},
+                    {"name": "%", "id": "share", "type": "numeric"},
+                    {"name": "caller", "id": "caller"},
+                    {"name": "stack (innermost first)", "id": "stack"},
+                ],
+                page_size=10,
+            )
+        )
+        parts.append(graph(ids.CALLSITES_TREE, figures.icicle_figure(data.stack_tree(sites)), GRAPH_CONFIG))
     return html.Div(parts)

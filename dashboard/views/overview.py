@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from dash import dcc, html
-
+from dash import html
 from tinyjail.dashboard import figures, ids
 from tinyjail.dashboard.state import TraceEntry
-from tinyjail.dashboard.views.common import card, fmt_duration, fmt_exit
+from tinyjail.dashboard.views.common import card, fmt_duration, fmt_exit, graph
 
 GRAPH_CONFIG = {"displaylogo": False, "responsive": True}
 
@@ -14,8 +13,11 @@ GRAPH_CONFIG = {"displaylogo": False, "responsive": True}
 def layout(entry: TraceEntry) -> html.Div:
     s = entry.summary
     command = " ".join(s.argv) if s.argv else s.command
-    drop_hint = ("events lost in the kernel: a profile from this trace may miss syscalls"
-                 if s.dropped else "no events lost")
+    drop_hint = (
+        "events lost in the kernel: a profile from this trace may miss syscalls"
+        if s.dropped
+        else "no events lost"
+    )
     cards = [
         card("Command", command or "?"),
         card("Duration", fmt_duration(s.duration_ns)),
@@ -27,10 +29,15 @@ def layout(entry: TraceEntry) -> html.Div:
         card("Failed calls", f"{s.errors:,}"),
         card("Seccomp records", f"{s.seccomp:,}", hint="audit records of seccomp actions taken on the trace"),
     ]
-    return html.Div([
-        html.Div(cards, id=ids.OVERVIEW_CARDS, className="cards"),
-        html.Div([
-            dcc.Graph(id=ids.OVERVIEW_TOP, figure=figures.top_syscalls_figure(entry.counts), config=GRAPH_CONFIG),
-            dcc.Graph(id=ids.OVERVIEW_GROUPS, figure=figures.group_figure(entry.groups), config=GRAPH_CONFIG),
-        ], className="grid2"),
-    ])
+    return html.Div(
+        [
+            html.Div(cards, id=ids.OVERVIEW_CARDS, className="cards"),
+            html.Div(
+                [
+                    graph(ids.OVERVIEW_TOP, figures.top_syscalls_figure(entry.counts), GRAPH_CONFIG),
+                    graph(ids.OVERVIEW_GROUPS, figures.group_figure(entry.groups), GRAPH_CONFIG),
+                ],
+                className="grid2",
+            ),
+        ]
+    )

@@ -7,10 +7,10 @@ import re
 from typing import Any
 
 from dash import dcc, html
-
-from tinyjail import groups as groups_mod
 from tinyjail.dashboard import data, ids
 from tinyjail.dashboard.state import TraceEntry
+
+from tinyjail import groups as groups_mod
 
 USE_GROUPS = "groups"
 
@@ -51,9 +51,14 @@ def layout(entry: TraceEntry) -> html.Div:
         bits = [f"{calls:,} call{'s' if calls != 1 else ''}" if calls else "not seen"]
         if n in static:
             bits.append("static")
-        syscall_opts.append({"label": html.Span([html.Span(n, className="name"),
-                                                 html.Span(" · ".join(bits), className="muted small")]),
-                             "value": n})
+        syscall_opts.append(
+            {
+                "label": html.Span(
+                    [html.Span(n, className="name"), html.Span(" · ".join(bits), className="muted small")]
+                ),
+                "value": n,
+            }
+        )
     uni_set = set(uni)
     group_opts = []
     for group in groups_mod.GROUPS:
@@ -62,37 +67,79 @@ def layout(entry: TraceEntry) -> html.Div:
         members = groups_mod.expand(group) & uni_set
         if members:
             group_opts.append({"label": f"{group} ({len(members)})", "value": group})
-    return html.Div([
-        html.Div([
-            html.Span(f"Base: {entry.policy_origin}; default action {entry.policy.default_action}. ",
-                      className="muted"),
-            html.Span(id=ids.POLICY_COUNT, className="muted"),
-        ]),
-        html.Div([
-            html.Div([
-                html.H4("Groups"),
-                html.Div("A group switched on allows all of its members listed here.", className="muted small"),
-                dcc.Checklist(id=ids.POLICY_GROUPS, options=group_opts, value=data.group_state(uni, on),
-                              className="checks groups"),
-                html.H4("Syscalls"),
-                dcc.Checklist(id=ids.POLICY_SYSCALLS, options=syscall_opts, value=on, className="checks syscalls"),
-            ], className="panel scroll"),
-            html.Div([
-                html.Div([
-                    dcc.Checklist(id=ids.POLICY_OPTIONS,
-                                  options=[{"label": " write whole groups as @group", "value": USE_GROUPS}],
-                                  value=[], inline=True),
-                    html.Button("Download JSON", id=ids.POLICY_DOWNLOAD_BUTTON, className="button"),
-                    dcc.Download(id=ids.POLICY_DOWNLOAD),
-                ], className="toolbar"),
-                html.Pre(preview(entry, on, []), id=ids.POLICY_JSON, className="json"),
-            ], className="panel"),
-        ], className="grid2 policy"),
-    ])
+    return html.Div(
+        [
+            html.Div(
+                [
+                    html.Span(
+                        f"Base: {entry.policy_origin}; default action {entry.policy.default_action}. ",
+                        className="muted",
+                    ),
+                    html.Span(id=ids.POLICY_COUNT, className="muted"),
+                ]
+            ),
+            html.Div(
+                [
+                    html.Div(
+                        [
+                            html.H4("Groups"),
+                            html.Div(
+                                "A group switched on allows all of its members listed here.",
+                                className="muted small",
+                            ),
+                            dcc.Checklist(
+                                id=ids.POLICY_GROUPS,
+                                options=group_opts,
+                                value=data.group_state(uni, on),
+                                className="checks groups",
+                            ),
+                            html.H4("Syscalls"),
+                            dcc.Checklist(
+                                id=ids.POLICY_SYSCALLS,
+                                options=syscall_opts,
+                                value=on,
+                                className="checks syscalls",
+                            ),
+                        ],
+                        className="panel scroll",
+                    ),
+                    html.Div(
+                        [
+                            html.Div(
+                                [
+                                    dcc.Checklist(
+                                        id=ids.POLICY_OPTIONS,
+                                        options=[
+                                            {"label": " write whole groups as @group", "value": USE_GROUPS}
+                                        ],
+                                        value=[],
+                                        inline=True,
+                                    ),
+                                    html.Button(
+                                        "Download JSON", id=ids.POLICY_DOWNLOAD_BUTTON, className="button"
+                                    ),
+                                    dcc.Download(id=ids.POLICY_DOWNLOAD),
+                                ],
+                                className="toolbar",
+                            ),
+                            html.Pre(preview(entry, on, []), id=ids.POLICY_JSON, className="json"),
+                        ],
+                        className="panel",
+                    ),
+                ],
+                className="grid2 policy",
+            ),
+        ]
+    )
 
 
-def update(entry: TraceEntry, trigger: str | None, groups: list[str] | None, names: list[str] | None,
-           options: list[str] | None) -> tuple[list[str], list[str], str, str]:
+def update(
+    entry: TraceEntry,
+    trigger: str | None,
+    groups: list[str] | None,
+    names: list[str] | None,
+    options: list[str] | None,
+) -> tuple[list[str], list[str], str, str]:
     """Apply a toggle: a group change rewrites the names, a name change recomputes the groups.
     Returns (groups, names, JSON preview, count line)."""
     uni = universe(entry)

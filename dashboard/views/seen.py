@@ -7,7 +7,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 from dash import html
-
 from tinyjail.dashboard import data, ids
 from tinyjail.dashboard.state import TraceEntry
 from tinyjail.dashboard.views.common import table
@@ -39,8 +38,12 @@ def layout(entry: TraceEntry) -> html.Div:
     df["explain"] = [f"[explain →]({explain_href(entry.index, n)})" for n in df["name"]]
     counts = df["status"].value_counts()
     chips = [
-        html.Span([html.B(f"{int(counts.get(status, 0)):,}"), f" {status}"], className="chip",
-                  style=STATUS_STYLE.get(status, {}), title=STATUS_HELP[status])
+        html.Span(
+            [html.B(f"{int(counts.get(status, 0)):,}"), f" {status}"],
+            className="chip",
+            style=STATUS_STYLE.get(status, {}),
+            title=STATUS_HELP[status],
+        )
         for status in data.STATUS_ORDER
         if status != data.STATUS_STATIC or entry.static is not None
     ]
@@ -62,16 +65,31 @@ def layout(entry: TraceEntry) -> html.Div:
         {"name": "risk", "id": "risk"},
         {"name": "", "id": "explain", "presentation": "markdown"},
     ]
-    conditional = [{"if": {"filter_query": f'{{status}} = "{status}"'}, **style}
-                   for status, style in STATUS_STYLE.items()]
-    return html.Div([
-        html.Div([
-            html.Span(f"Policy: {entry.policy_origin}", className="muted"),
-            html.Div(chips, id=ids.SEEN_SUMMARY, className="chips"),
-            html.Div("Click a row to see where the program makes that syscall. Type in the header row "
-                     "to filter (e.g. denied, >100, @network).", className="muted small"),
-        ]),
-        table(ids.SEEN_TABLE, df, columns, page_size=30, style_data_conditional=conditional,
-              markdown_options={"link_target": "_self"},
-              sort_by=[]),
-    ])
+    conditional = [
+        {"if": {"filter_query": f'{{status}} = "{status}"'}, **style}
+        for status, style in STATUS_STYLE.items()
+    ]
+    return html.Div(
+        [
+            html.Div(
+                [
+                    html.Span(f"Policy: {entry.policy_origin}", className="muted"),
+                    html.Div(chips, id=ids.SEEN_SUMMARY, className="chips"),
+                    html.Div(
+                        "Click a row to see where the program makes that syscall. Type in the header row "
+                        "to filter (e.g. denied, >100, @network).",
+                        className="muted small",
+                    ),
+                ]
+            ),
+            table(
+                ids.SEEN_TABLE,
+                df,
+                columns,
+                page_size=30,
+                style_data_conditional=conditional,
+                markdown_options={"link_target": "_self"},
+                sort_by=[],
+            ),
+        ]
+    )

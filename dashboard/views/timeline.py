@@ -6,15 +6,17 @@ from __future__ import annotations
 from typing import Any
 
 import pandas as pd
-from dash import dash_table, dcc, html
-
+from dash import dcc, html
+from dash.dash_table.DataTable import DataTable
 from tinyjail.dashboard import figures, ids
 from tinyjail.dashboard.downsample import window_from_relayout
 from tinyjail.dashboard.state import TraceEntry
-from tinyjail.dashboard.views.common import TABLE_STYLE, fmt_duration, records
+from tinyjail.dashboard.views.common import TABLE_STYLE, fmt_duration, graph, records
 
 GRAPH_CONFIG = {
-    "displaylogo": False, "scrollZoom": True, "responsive": True,
+    "displaylogo": False,
+    "scrollZoom": True,
+    "responsive": True,
     "modeBarButtonsToRemove": ["lasso2d", "autoScale2d"],
 }
 
@@ -26,18 +28,32 @@ def figure(entry: TraceEntry, start_ns: int | None = None, end_ns: int | None = 
 
 
 def layout(entry: TraceEntry) -> html.Div:
-    return html.Div([
-        html.Div("Drag to zoom (the view refines down to single calls), double-click to reset, "
-                 "use the box-select tool for counts over a time range, click a mark for details. "
-                 "▲ fork  ▶ new thread  ◆ exec  ✕ exit  ★ seccomp record.", className="muted small"),
-        dcc.Graph(id=ids.TIMELINE_GRAPH, figure=figure(entry), config=GRAPH_CONFIG),
-        html.Div([
-            html.Div(html.Div("Click a call or a bin for details.", className="muted"), id=ids.TIMELINE_INFO,
-                     className="panel"),
-            html.Div(html.Div("Box-select a range to count the calls in it.", className="muted"),
-                     id=ids.TIMELINE_SELECTION, className="panel"),
-        ], className="grid2"),
-    ])
+    return html.Div(
+        [
+            html.Div(
+                "Drag to zoom (the view refines down to single calls), double-click to reset, "
+                "use the box-select tool for counts over a time range, click a mark for details. "
+                "▲ fork  ▶ new thread  ◆ exec  ✕ exit  ★ seccomp record.",
+                className="muted small",
+            ),
+            graph(ids.TIMELINE_GRAPH, figure(entry), GRAPH_CONFIG),
+            html.Div(
+                [
+                    html.Div(
+                        html.Div("Click a call or a bin for details.", className="muted"),
+                        id=ids.TIMELINE_INFO,
+                        className="panel",
+                    ),
+                    html.Div(
+                        html.Div("Box-select a range to count the calls in it.", className="muted"),
+                        id=ids.TIMELINE_SELECTION,
+                        className="panel",
+                    ),
+                ],
+                className="grid2",
+            ),
+        ]
+    )
 
 
 def refine(entry: TraceEntry, relayout: dict[str, Any] | None) -> Any:
@@ -60,7 +76,8 @@ def _event_details(entry: TraceEntry, row: int) -> html.Div:
     err = e["errno"]
     ret_txt = f"{ret} ({err})" if ret < 0 and isinstance(err, str) else str(ret)
     items: list[tuple[str, str]] = [
-        ("call", f"{name}({args})"), ("returned", ret_txt),
+        ("call", f"{name}({args})"),
+        ("returned", ret_txt),
         ("duration", fmt_duration(int(e["duration_ns"])) if int(e["duration_ns"]) >= 0 else "?"),
         ("at", f"{(int(e['ts']) - origin) / 1e9:.6f} s"),
         ("task", f"{e['comm']} pid {int(e['pid'])} tid {int(e['tid'])}"),
@@ -74,14 +91,19 @@ def _event_details(entry: TraceEntry, row: int) -> html.Div:
 
         st = entry.trace.stacks
         frames = stack_frames(st[st["stack_id"] == sid]).get(sid, [])
-    return html.Div([
-        html.H4(name),
-        html.Table([html.Tr([html.Th(k), html.Td(v)]) for k, v in items], className="kv"),
-        html.Div("stack (innermost first)", className="muted small") if frames else None,
-        html.Pre("\n".join(frames), className="stack") if frames else None,
-        dcc.Link("all call sites of " + name + " →", href=f"?view=callsites&trace={entry.index}&syscall={name}",
-                 refresh=True),
-    ])
+    return html.Div(
+        [
+            html.H4(name),
+            html.Table([html.Tr([html.Th(k), html.Td(v)]) for k, v in items], className="kv"),
+            html.Div("stack (innermost first)", className="muted small") if frames else None,
+            html.Pre("\n".join(frames), className="stack") if frames else None,
+            dcc.Link(
+                "all call sites of " + name + " →",
+                href=f"?view=callsites&trace={entry.index}&syscall={name}",
+                refresh=True,
+            ),
+        ]
+    )
 
 
 def click_details(entry: TraceEntry, click: dict[str, Any] | None) -> Any:
@@ -101,25 +123,40 @@ def click_details(entry: TraceEntry, click: dict[str, Any] | None) -> Any:
     return selection_summary(entry, int(x0 * 1e9), int(x1 * 1e9), lane, lane, title="Calls in this bin")
 
 
-def selection_summary(entry: TraceEntry, start_ns: int, end_ns: int, lane_lo: float | None = None,
-                      lane_hi: float | None = None, title: str = "Calls in the selected range") -> html.Div:
+def selection_summary(
+    entry: TraceEntry,
+    start_ns: int,
+    end_ns: int,
+    lane_lo: float | None = None,
+    lane_hi: float | None = None,
+    title: str = "Calls in the selected range",
+) -> html.Div:
     counts: pd.DataFrame = entry.timeline.select(start_ns, end_ns, lane_lo, lane_hi)
     total = int(counts["count"].sum()) if len(counts) else 0
     lanes = ""
     if lane_lo is not None and lane_hi is not None:
         labels = entry.timeline.lanes["label"].tolist()
-        lo, hi = sorted((max(int(round(lane_lo)), 0), min(int(round(lane_hi)), len(labels) - 1)))
+        lo, hi = sorted((max(round(lane_lo), 0), min(round(lane_hi), len(labels) - 1)))
         lanes = f" on {labels[lo]}" if lo == hi else f" on lanes {labels[lo]} … {labels[hi]}"
-    return html.Div([
-        html.H4(title),
-        html.Div(f"{total:,} calls, {start_ns / 1e9:.6f} s – {end_ns / 1e9:.6f} s{lanes}", className="muted"),
-        dash_table.DataTable(
-            data=records(counts.head(40)), columns=[{"name": "syscall", "id": "name"},
-                                                    {"name": "calls", "id": "count", "type": "numeric",
-                                                     "format": {"specifier": ","}}],
-            page_size=15, sort_action="native", **TABLE_STYLE, id=ids.TIMELINE_SELECTION + "-table",
-        ),
-    ])
+    return html.Div(
+        [
+            html.H4(title),
+            html.Div(
+                f"{total:,} calls, {start_ns / 1e9:.6f} s – {end_ns / 1e9:.6f} s{lanes}", className="muted"
+            ),
+            DataTable(
+                data=records(counts.head(40)),
+                columns=[
+                    {"name": "syscall", "id": "name"},
+                    {"name": "calls", "id": "count", "type": "numeric", "format": {"specifier": ","}},
+                ],
+                page_size=15,
+                sort_action="native",
+                **TABLE_STYLE,
+                id=ids.TIMELINE_SELECTION + "-table",
+            ),
+        ]
+    )
 
 
 def select_details(entry: TraceEntry, selected: dict[str, Any] | None) -> Any:

@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from tinyjail.dashboard.synthetic import make_trace
+
 from tinyjail.timeline import Trace, load
 
 SAMPLES = Path(__file__).resolve().parents[2] / "sample_traces"

@@ -9,11 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import SAMPLE_DIRS, sample_trace
-
-from tinyjail import groups, policy, syscalls
 from tinyjail.dashboard import data
 from tinyjail.dashboard.downsample import build_index, window_from_relayout
 from tinyjail.dashboard.state import DashboardState
+
+from tinyjail import groups, policy, syscalls
 from tinyjail.errors import UsageError
 from tinyjail.timeline import Trace, load
 
@@ -23,7 +23,7 @@ from tinyjail.timeline import Trace, load
 def test_summary_counts_tasks_and_events(synth: Trace) -> None:
     s = data.summary(synth, "w")
     assert s.events == len(synth.events)
-    assert s.processes == 5 and s.threads == 9          # parent + 4 workers, each worker with 2 threads
+    assert s.processes == 5 and s.threads == 9  # parent + 4 workers, each worker with 2 threads
     assert s.syscalls == synth.events["name"].nunique()
     assert s.errors == int((synth.events["ret"] < 0).sum()) > 0
     assert s.seccomp == len(synth.seccomp) > 0
@@ -64,15 +64,21 @@ def test_group_counts_sum_their_members(synth: Trace) -> None:
 
 @pytest.fixture
 def strict_policy() -> policy.Policy:
-    return policy.from_dict({
-        "defaultAction": "SCMP_ACT_ERRNO",
-        "syscalls": [
-            {"names": ["read", "write", "close", "execve"], "action": "SCMP_ACT_ALLOW"},
-            {"names": ["futex"], "action": "SCMP_ACT_LOG"},
-            {"names": ["ioctl"], "action": "SCMP_ACT_ALLOW",
-             "args": [{"index": 1, "value": 0x5401, "op": "SCMP_CMP_EQ"}]},
-        ],
-    }, source="strict.json")
+    return policy.from_dict(
+        {
+            "defaultAction": "SCMP_ACT_ERRNO",
+            "syscalls": [
+                {"names": ["read", "write", "close", "execve"], "action": "SCMP_ACT_ALLOW"},
+                {"names": ["futex"], "action": "SCMP_ACT_LOG"},
+                {
+                    "names": ["ioctl"],
+                    "action": "SCMP_ACT_ALLOW",
+                    "args": [{"index": 1, "value": 0x5401, "op": "SCMP_CMP_EQ"}],
+                },
+            ],
+        },
+        source="strict.json",
+    )
 
 
 def test_seen_vs_missed_statuses(synth: Trace, strict_policy: policy.Policy) -> None:
@@ -112,12 +118,15 @@ def test_load_static_formats(tmp_path: Path) -> None:
     assert data.load_static(f) == {"futex"}
 
 
-@pytest.mark.parametrize(("text", "needle"), [
-    ('["read", "opne"]', '$[1]: unknown syscall "opne" (did you mean "open"?)'),
-    ("not json", "not JSON"),
-    ('{"syscalls": "read"}', "$.syscalls: expected a list"),
-    ("[true]", "$[0]: expected a syscall name"),
-])
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ('["read", "opne"]', '$[1]: unknown syscall "opne" (did you mean "open"?)'),
+        ("not json", "not JSON"),
+        ('{"syscalls": "read"}', "$.syscalls: expected a list"),
+        ("[true]", "$[0]: expected a syscall name"),
+    ],
+)
 def test_load_static_rejects_bad_input(tmp_path: Path, text: str, needle: str) -> None:
     f = tmp_path / "bad.json"
     f.write_text(text)
@@ -136,7 +145,7 @@ def test_call_sites_rank_every_call(synth: Trace) -> None:
     assert sites.stacks["count"].is_monotonic_decreasing
     assert list(sites.stacks["rank"]) == list(range(1, len(sites.stacks) + 1))
     top = sites.stacks.iloc[0]
-    assert top["frames"][0].startswith("__libc_openat")      # innermost first
+    assert top["frames"][0].startswith("__libc_openat")  # innermost first
     assert sites.errors["count"].sum() == calls
     assert set(sites.paths["path"]) <= set(synth.events["path"].dropna())
     tree = data.stack_tree(sites)
@@ -150,7 +159,9 @@ def test_call_sites_without_stacks_are_grouped_by_ip(synth: Trace) -> None:
     ev = synth.events.copy()
     mask = ev["name"] == "read"
     ev.loc[mask, "stack_id"] = -1
-    tr = Trace(events=ev, processes=synth.processes, stacks=synth.stacks, seccomp=synth.seccomp, meta=synth.meta)
+    tr = Trace(
+        events=ev, processes=synth.processes, stacks=synth.stacks, seccomp=synth.seccomp, meta=synth.meta
+    )
     sites = data.call_sites(tr, "read")
     assert (sites.stacks["stack_id"] == -1).all()
     assert sites.stacks["count"].sum() == int(mask.sum())
@@ -181,7 +192,7 @@ def test_edit_policy_toggles_names(strict_policy: policy.Policy) -> None:
     again = policy.loads(policy.dumps(edited))
     assert policy.evaluate(again, "read")[0] == "SCMP_ACT_ERRNO"
     assert policy.evaluate(again, "bind")[0] == "SCMP_ACT_ALLOW"
-    assert policy.evaluate(again, "futex")[0] == "SCMP_ACT_LOG"            # LOG rule kept as is
+    assert policy.evaluate(again, "futex")[0] == "SCMP_ACT_LOG"  # LOG rule kept as is
     assert policy.evaluate(again, "ioctl", (0, 0x5401, 0, 0, 0, 0))[0] == "SCMP_ACT_ALLOW"
     assert policy.evaluate(again, "ioctl", (0, 0x541B, 0, 0, 0, 0))[0] == "SCMP_ACT_ERRNO"  # narrowing kept
     assert again.default_action == strict_policy.default_action
@@ -193,7 +204,7 @@ def test_edit_policy_writes_whole_groups(strict_policy: policy.Policy) -> None:
     names = [n for r in edited.syscalls for n in r.names]
     assert "@signal" in names and "rt_sigaction" not in names
     for n in signal:
-        if syscalls.number(n) is not None:          # x86-only names (…_time64) do not exist on x86_64
+        if syscalls.number(n) is not None:  # x86-only names (…_time64) do not exist on x86_64
             assert policy.allowed(edited, n)
 
 
@@ -255,7 +266,7 @@ def test_bin_dominant_syscall_is_the_most_frequent(synth_big: Trace) -> None:
     sel = (ts >= lo) & (ts < hi) & (ix.lane == lane)
     counts = np.bincount(ix.code[sel], minlength=len(ix.names))
     assert ix.names[int(np.argmax(counts))] == p["name"]
-    assert abs(int(counts.sum()) - int(p["count"])) <= 2      # bin edges are rounded to ns
+    assert abs(int(counts.sum()) - int(p["count"])) <= 2  # bin edges are rounded to ns
 
 
 def test_select_counts_a_range(synth: Trace) -> None:
@@ -273,7 +284,10 @@ def test_select_counts_a_range(synth: Trace) -> None:
 
 def test_window_from_relayout(synth: Trace) -> None:
     ix = build_index(synth)
-    assert window_from_relayout({"xaxis.range[0]": 0.5, "xaxis.range[1]": 1.25}, ix) == (500_000_000, 1_250_000_000)
+    assert window_from_relayout({"xaxis.range[0]": 0.5, "xaxis.range[1]": 1.25}, ix) == (
+        500_000_000,
+        1_250_000_000,
+    )
     assert window_from_relayout({"xaxis.range": [2, 1]}, ix) == (1_000_000_000, 2_000_000_000)
     assert window_from_relayout({"xaxis.autorange": True}, ix) == (0, ix.span_ns)
     assert window_from_relayout({"yaxis.range[0]": 1, "yaxis.range[1]": 2}, ix) is None

@@ -7,9 +7,9 @@ import json
 import plotly.graph_objects as go
 import pytest
 from conftest import sample_trace
-
 from tinyjail.dashboard import data, figures
 from tinyjail.dashboard.downsample import build_index
+
 from tinyjail.timeline import Trace
 
 
@@ -72,7 +72,7 @@ def test_timeline_binned_million_scale(synth_big: Trace) -> None:
     assert w.binned and "binned" in fig.layout.title.text
     assert sum(len(t.x) for t in calls) == len(w.points) <= 6000
     assert sum(int(c[2]) for t in calls for c in t.customdata) == len(synth_big.events)
-    assert len(fig.to_json()) < 2_000_000          # what the browser downloads per zoom
+    assert len(fig.to_json()) < 2_000_000  # what the browser downloads per zoom
 
 
 def test_icicle_of_call_sites(synth: Trace) -> None:
@@ -82,7 +82,7 @@ def test_icicle_of_call_sites(synth: Trace) -> None:
     assert ice.type == "icicle" and ice.branchvalues == "total"
     assert ice.values[0] == sites.calls and ice.parents[0] == ""
     assert len(set(ice.ids)) == len(ice.ids)
-    assert "main+0x120 (worker)" in set(ice.labels)          # every synthetic stack passes through main
+    assert "main+0x120 (worker)" in set(ice.labels)  # every synthetic stack passes through main
 
 
 def test_compare_bars_real_traces() -> None:

@@ -21,26 +21,52 @@ def sample_traces(root: Path = SAMPLE_TRACES) -> list[Path]:
 
 @click.command()
 @click.argument("traces", nargs=-1, type=click.Path(path_type=Path))
-@click.option("-p", "--policy", "policy_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Policy to compare every trace to (default: the profile generated from each trace).")
-@click.option("--static", "static_path", type=click.Path(dir_okay=False, path_type=Path),
-              help='JSON file of syscall names a static analysis found: ["read", "openat", ...] or '
-                   '{"syscalls": [...]}. Adds a "static analysis only" status to Seen vs missed.')
-@click.option("--host", default="127.0.0.1", show_default=True,
-              help="Address to listen on. Anything but loopback exposes your traces to the network.")
-@click.option("--port", type=click.IntRange(0, 65535), default=8050, show_default=True,
-              help="Port to listen on (0: any free port).")
+@click.option(
+    "-p",
+    "--policy",
+    "policy_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Policy to compare every trace to (default: the profile generated from each trace).",
+)
+@click.option(
+    "--static",
+    "static_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help='JSON file of syscall names a static analysis found: ["read", "openat", ...] or '
+    '{"syscalls": [...]}. Adds a "static analysis only" status to Seen vs missed.',
+)
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on. Anything but loopback exposes your traces to the network.",
+)
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8050,
+    show_default=True,
+    help="Port to listen on (0: any free port).",
+)
 @click.option("--no-browser", is_flag=True, help="Do not open a web browser.")
-def dashboard(traces: tuple[Path, ...], policy_path: Path | None, static_path: Path | None, host: str,
-              port: int, no_browser: bool) -> None:
+def dashboard(
+    traces: tuple[Path, ...],
+    policy_path: Path | None,
+    static_path: Path | None,
+    host: str,
+    port: int,
+    no_browser: bool,
+) -> None:
     """Serve the dashboard of TRACE directories (default: the bundled sample_traces/).
 
     Only the traces named here are served; the browser picks them by number, never by path.
     """
     paths = list(traces) or sample_traces()
     if not paths:
-        raise UsageError(f"no TRACE given and no sample traces in {SAMPLE_TRACES}; "
-                         "record one with 'tinyjail trace -o TRACE -- CMD'")
+        raise UsageError(
+            f"no TRACE given and no sample traces in {SAMPLE_TRACES}; "
+            "record one with 'tinyjail trace -o TRACE -- CMD'"
+        )
     from tinyjail.dashboard.app import create_app, is_loopback, make_server
     from tinyjail.dashboard.data import load_static
     from tinyjail.timeline import load
@@ -54,14 +80,21 @@ def dashboard(traces: tuple[Path, ...], policy_path: Path | None, static_path: P
     static = load_static(static_path) if static_path is not None else None
 
     if not is_loopback(host):
-        click.secho(f"WARNING: listening on {host}, not loopback: anyone who can reach this address can read "
-                    "these traces (commands, paths, arguments) and there is no authentication. "
-                    "Use --host 127.0.0.1 unless you mean it.", fg="red", bold=True, err=True)
+        click.secho(
+            f"WARNING: listening on {host}, not loopback: anyone who can reach this address can read "
+            "these traces (commands, paths, arguments) and there is no authentication. "
+            "Use --host 127.0.0.1 unless you mean it.",
+            fg="red",
+            bold=True,
+            err=True,
+        )
     app = create_app(loaded, policy, static)
     try:
         server = make_server(app, host, port)
     except OSError as err:
-        raise UsageError(f"cannot listen on {host}:{port}: {err.strerror or err}; choose another --port") from None
+        raise UsageError(
+            f"cannot listen on {host}:{port}: {err.strerror or err}; choose another --port"
+        ) from None
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{shown}:{server.server_port}/"
     names = ", ".join(t.name for t in loaded)
