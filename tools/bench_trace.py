@@ -10,8 +10,8 @@ medians are reported because other work shares this machine.
                tracepoints costs (Python + bcc compile included, like the tracer)
     trace      tinyjail trace --no-stacks -o T -- dd ...   (every event written to Parquet)
     trace+st   tinyjail trace -o T -- dd ...                (stacks on, the default)
-    strace     strace -f -o /dev/null dd ... at a smaller N (it is ~500x slower); its ratio is to
-               the plain run at that same smaller N
+    strace     strace -f -o /dev/null dd ... at a smaller N (it is ~100-500x slower), scaled to N:
+               plain(N) + (strace(n) - plain(n)) * N / n
 
 Usage: tools/bench_trace.py [-n 5000000] [--strace-n 50000] [-r 3]
        tools/bench_trace.py --probes [-n 2000000]   # hook styles: raw vs regular tracepoints, hash vs array
@@ -199,8 +199,11 @@ def main() -> int:
         print(f"{label:<34} {med[key]:8.2f} {ratio:7.2f} {rate:12,.0f} {events:12,.0f} {dropped:8d}")
     if "strace" in med:
         small = med["plain-small"]
-        print(f"{'strace -f -o /dev/null':<34} {med['strace']:8.2f} {med['strace'] / small:7.1f}   "
-              f"(at count={args.strace_n:,}; plain there {small:.3f} s)")
+        # scaled to count=N: plain time plus strace's extra time per byte times N
+        scaled = plain + (med["strace"] - small) * n / args.strace_n
+        print(f"{'strace -f -o /dev/null (scaled)':<34} {scaled:8.2f} {scaled / plain:7.1f}   "
+              f"(measured at count={args.strace_n:,}: {med['strace']:.2f} s vs plain {small:.3f} s, "
+              f"scaled linearly to count={n:,})")
     print(f"fixed start-up: tinyjail trace -- /bin/true {med['startup']:.2f} s "
           f"(python -m tinyjail --version alone {med['python']:.2f} s)")
     return 0

@@ -264,3 +264,19 @@ def test_importing_the_tracer_does_not_import_bcc() -> None:
             "print(sorted(m for m in ('bcc', 'numpy', 'pandas') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.bpf
+def test_exec_from_a_thread_leaves_no_phantom_task(tmp_path: Path) -> None:
+    """A non-leader thread that execs takes over the leader's pid; its old tid must not be
+    counted as a live task (the recorder would wait for it and report a survivor)."""
+    from tinyjail.tracer import record
+
+    code = ("import os, threading\n"
+            "t = threading.Thread(target=lambda: os.execv('/bin/true', ['true']))\n"
+            "t.start(); t.join()\n")
+    trace = record([sys.executable, "-c", code], output=tmp_path / "t", stacks=False, linger=1.0)
+    assert trace.meta["survivors"] == 0
+    assert trace.meta["exit_status"] == 0
+    execs = trace.processes[trace.processes["kind"] == "exec"]
+    assert execs["filename"].tolist()[-1] == "/bin/true"

@@ -414,6 +414,15 @@ TRACEPOINT_PROBE(sched, sched_process_exec)
         return 0;
     if (*state == TJ_ARMED)
         *state = TJ_TRACKED;
+    /* a non-leader thread that execs takes over the leader's pid: its old tid is gone */
+    u32 old = args->old_pid;
+    if (old != tgid) {
+        u8 *gone = tracked.lookup(&old);
+        if (gone && *gone) {
+            *gone = 0;
+            tj_live_add(-1);
+        }
+    }
     struct tj_proc *p = tj_proc_begin(PROC_EXEC, pid_tgid);
     if (!p)
         return 0;
