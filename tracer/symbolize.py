@@ -158,28 +158,40 @@ def elf_info(path: str) -> ElfInfo | None:
     return info
 
 
-def _index_functions(elf: Any, info: ElfInfo) -> None:
-    from elftools.elf.sections import SymbolTableSection
+ELF64_SYM = [("name", "<u4"), ("info", "u1"), ("other", "u1"), ("shndx", "<u2"), ("value", "<u8"),
+             ("size", "<u8")]
+STT_FUNC, STT_GNU_IFUNC = 2, 10
 
-    found: dict[int, tuple[int, str]] = {}
+
+def _index_functions(elf: Any, info: ElfInfo) -> None:
+    """Function symbols from .symtab (else .dynsym), read as one numpy array: pyelftools'
+    per-symbol parsing takes ~0.3 s for libc's 3000 symbols, this a few ms."""
+    import numpy as np
+
     for name in (".symtab", ".dynsym"):
         sec = elf.get_section_by_name(name)
-        if not isinstance(sec, SymbolTableSection):
+        if sec is None or sec["sh_entsize"] != 24 or elf.elfclass != 64:
             continue
-        for sym in sec.iter_symbols():
-            if sym["st_info"]["type"] not in ("STT_FUNC", "STT_GNU_IFUNC") or not sym["st_value"]:
-                continue
-            addr = sym["st_value"]
+        syms = np.frombuffer(sec.data(), dtype=np.dtype(ELF64_SYM))
+        kind = syms["info"] & 0xF
+        funcs = syms[((kind == STT_FUNC) | (kind == STT_GNU_IFUNC)) & (syms["value"] != 0)]
+        if not len(funcs):
+            continue
+        strtab = elf.get_section(sec["sh_link"]).data()
+        found: dict[int, tuple[int, str]] = {}
+        for off, addr, size in zip(funcs["name"].tolist(), funcs["value"].tolist(), funcs["size"].tolist(),
+                                   strict=True):
+            end = strtab.find(b"\0", off)
+            sym = strtab[off:end if end >= 0 else None].decode(errors="replace")
             # aliases share an address: prefer the public name (getppid over __getppid)
-            if addr not in found or (found[addr][1].startswith("_") and not sym.name.startswith("_")):
-                found[addr] = (sym["st_size"], sym.name)
-        if found:
-            break   # .symtab is a superset of .dynsym
-    for addr in sorted(found):
-        size, name = found[addr]
-        info.func_starts.append(addr)
-        info.func_ends.append(addr + size)
-        info.func_names.append(name)
+            if addr not in found or (found[addr][1].startswith("_") and not sym.startswith("_")):
+                found[addr] = (size, sym)
+        for addr in sorted(found):
+            size, sym = found[addr]
+            info.func_starts.append(addr)
+            info.func_ends.append(addr + size)
+            info.func_names.append(sym)
+        return   # .symtab is a superset of .dynsym
 
 
 def _index_lines(elf: Any, info: ElfInfo) -> None:
