@@ -449,6 +449,8 @@ def record_to(
             raise UsageError(f"ring size must be a power of two pages, not {ring_pages}")
         opts = dataclasses.replace(opts, event_pages=ring_pages)
     created = not out.exists()
+    warm = threading.Thread(target=_warm_imports, name="tinyjail-trace-imports", daemon=True)
+    warm.start()          # overlaps bcc's compile, which runs without the GIL
     probe = Probe(opts)
     reader: Any = None
     messages: list[str] = []
@@ -525,8 +527,9 @@ def record_to(
             shutil.rmtree(out, ignore_errors=True)
         raise
     finally:
-        with contextlib.suppress(Exception):
-            probe.close()
+        # detaching waits for RCU grace periods (~75 ms per tracepoint): do it meanwhile
+        closer = threading.Thread(target=_close_quietly, args=(probe,), name="tinyjail-trace-detach")
+        closer.start()
     try:
         records: list[Any] = []
         if reader is not None:
@@ -581,6 +584,21 @@ def record_to(
         if tmp_events is not None:
             tmp_events.unlink(missing_ok=True)
         raise
+    finally:
+        closer.join()
+
+
+def _warm_imports() -> None:
+    """Import what the writer and the symbolizer need while bcc compiles."""
+    with contextlib.suppress(ImportError):
+        import elftools.elf.elffile  # noqa: F401
+        import pandas  # noqa: F401
+        import pyarrow.parquet  # noqa: F401
+
+
+def _close_quietly(probe: Probe) -> None:
+    with contextlib.suppress(Exception):
+        probe.close()
 
 
 def _save_with_events(trace: Trace, out: Path, tmp_events: Path | None) -> None:
