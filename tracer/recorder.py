@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from tinyjail import __version__, syscalls
-from tinyjail.errors import BackendUnavailable, EnforceError, TraceError, UsageError
+from tinyjail.errors import EnforceError, TraceError, UsageError
 from tinyjail.timeline import (
     EVENT_COLUMNS,
     PROCESS_COLUMNS,
@@ -844,4 +844,4 @@ def record(
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-__all__ = ["BackendUnavailable", "RecordResult", "decode_sockaddr", "record", "record_to"]
+__all__ = ["RecordResult", "decode_sockaddr", "record", "record_to", "split_columns"]
