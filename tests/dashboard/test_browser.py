@@ -34,7 +34,11 @@ class Site:
     def wait(self, predicate: Callable[[Any], Any], what: str, timeout: float = TIMEOUT) -> Any:
         from selenium.webdriver.support.ui import WebDriverWait
 
-        return WebDriverWait(self.drv, timeout, poll_frequency=0.1).until(predicate, message=what)
+        from selenium.common.exceptions import StaleElementReferenceException
+
+        return WebDriverWait(
+            self.drv, timeout, poll_frequency=0.1, ignored_exceptions=[StaleElementReferenceException]
+        ).until(predicate, message=what)
 
     def text_of(self, element_id: str) -> str:
         from selenium.webdriver.common.by import By
@@ -264,11 +268,11 @@ def test_timeline_box_selection_counts_calls(site: Site) -> None:
     ).click_and_hold().move_by_offset(int(0.5 * x_len), int(0.5 * y_len)).move_by_offset(
         int(0.46 * x_len), int(0.46 * y_len)
     ).release().perform()
+    top = data.syscall_counts(tar.events)["name"].iloc[0]
     sel = site.wait_text(ids.TIMELINE_SELECTION, "Calls in the selected range")
+    site.wait_text(ids.TIMELINE_SELECTION + "-table", top)  # the table of counts, rendered
     total = int(sel.splitlines()[1].split(" calls")[0].replace(",", ""))
     assert 0 < total <= len(tar.events)
-    top = data.syscall_counts(tar.events)["name"].iloc[0]
-    assert top in sel
     site.shot("timeline-selection")
 
 
