@@ -12,9 +12,10 @@ not yet submitted".
 from __future__ import annotations
 
 import mmap
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -26,6 +27,7 @@ STACK_WORDS = 512
 RINGBUF_BUSY = 1 << 31
 RINGBUF_DISCARD = 1 << 30
 HEADER = 8
+T = TypeVar("T")
 
 # name -> (indices of path arguments, kind): kind 1 = NUL-terminated strings, 2 = sockaddr (ptr, len).
 PATH_ARGS: dict[str, tuple[tuple[int, ...], int]] = {
@@ -171,23 +173,27 @@ class RingReader:
 
     def drain(self, limit: int | None = None, max_records: int = 1 << 20) -> np.ndarray[Any, Any]:
         """Copy out every submitted record up to ``limit`` (a producer position) and release them."""
+        return self.drain_with(lambda view: view.copy(), limit, max_records)
+
+    def drain_with(self, take: Callable[[np.ndarray[Any, Any]], T], limit: int | None = None,
+                   max_records: int = 1 << 20) -> T:
+        """Apply ``take`` to a view of the submitted records (up to ``limit``), then release them.
+        ``take`` must copy what it keeps: the space is reused by the kernel afterwards."""
         cons = int(self._cons[0])
         prod = int(self._prod[0]) if limit is None else limit
-        n = min((prod - cons) // self.stride, max_records)
-        if n <= 0:
-            return np.empty(0, dtype=self.framed["rec"])
+        n = max(0, min((prod - cons) // self.stride, max_records))
         start = cons & self.mask
-        raw = self._data[start:start + n * self.stride]
-        framed = raw.view(self.framed)
+        framed = self._data[start:start + n * self.stride].view(self.framed)
         hdr = framed["hdr"]
         busy = np.flatnonzero(hdr & RINGBUF_BUSY)
         if busy.size:
             n = int(busy[0])
             framed = framed[:n]
             hdr = hdr[:n]
-        out = framed["rec"].copy()
+        view = framed["rec"]
         if n and np.any(hdr & RINGBUF_DISCARD):
-            out = out[(hdr & RINGBUF_DISCARD) == 0]
+            view = view[(hdr & RINGBUF_DISCARD) == 0]
+        out = take(view)
         self._cons[0] = cons + n * self.stride
         return out
 
