@@ -55,9 +55,6 @@ LINGER_S = 3.0
 BATCH_EVENTS = 1 << 18
 """Events per Parquet row group written while CMD runs."""
 
-WRITER_NICE = 10
-"""Niceness of the Parquet writer thread (Linux threads have their own)."""
-
 _MAP_TRACKING = ("open", "openat", "openat2", "creat", "close", "mmap", "dup", "dup2", "dup3")
 
 
@@ -151,9 +148,6 @@ class EventWriter:
         self.thread.start()
 
     def _run(self) -> None:
-        with contextlib.suppress(OSError):
-            # the traced command comes first: conversion catches up when a CPU is free
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), WRITER_NICE)
         pending: list[Columns] = []
         size = 0
         while True:
