@@ -111,13 +111,24 @@ def is_loopback(host: str) -> bool:
 
 
 def make_server(app: dash.Dash, host: str = "127.0.0.1", port: int = 8050) -> BaseWSGIServer:
-    """A threaded WSGI server for ``app`` (port 0: any free port; see ``server.server_port``)."""
+    """A threaded WSGI server for ``app`` (port 0: any free port; see ``server.port``).
+
+    The socket is bound here so that a busy port raises OSError for the caller to report
+    (werkzeug would print its own lines and exit)."""
     import logging
 
     from werkzeug.serving import make_server as _make
 
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request on the terminal
-    return _make(host, port, app.server, threaded=True)
+    family, kind, proto, _name, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(128)
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request on the terminal
+        return _make(host, sock.getsockname()[1], app.server, threaded=True, fd=sock.fileno())
+    finally:
+        sock.close()  # werkzeug holds its own duplicate of the descriptor
 
 
 def serve_in_thread(app: dash.Dash, host: str = "127.0.0.1", port: int = 0) -> tuple[BaseWSGIServer, Any]:

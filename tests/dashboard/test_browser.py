@@ -85,7 +85,7 @@ def site(artifacts_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
     downloads = tmp_path_factory.mktemp("downloads")
     drv = chromium.driver(download_dir=downloads)
     try:
-        yield Site(f"http://127.0.0.1:{server.server_port}/", traces, drv, downloads, artifacts_dir)
+        yield Site(f"http://127.0.0.1:{server.port}/", traces, drv, downloads, artifacts_dir)
     finally:
         chromium.quit_driver(drv)
         server.shutdown()

@@ -96,7 +96,7 @@ def dashboard(
             f"cannot listen on {host}:{port}: {err.strerror or err}; choose another --port"
         ) from None
     shown = f"[{host}]" if ":" in host else host
-    url = f"http://{shown}:{server.server_port}/"
+    url = f"http://{shown}:{server.port}/"
     names = ", ".join(t.name for t in loaded)
     click.echo(f"tinyjail dashboard: {len(loaded)} trace(s) ({names}) at {url}  (Ctrl-C to stop)")
     if not no_browser:
