@@ -32,9 +32,8 @@ class Site:
         self.drv.get(self.url + query)
 
     def wait(self, predicate: Callable[[Any], Any], what: str, timeout: float = TIMEOUT) -> Any:
-        from selenium.webdriver.support.ui import WebDriverWait
-
         from selenium.common.exceptions import StaleElementReferenceException
+        from selenium.webdriver.support.ui import WebDriverWait
 
         return WebDriverWait(
             self.drv, timeout, poll_frequency=0.1, ignored_exceptions=[StaleElementReferenceException]
