@@ -423,6 +423,32 @@ def record_to(
     Raises BackendUnavailable (no root/eBPF), UsageError/CommandNotFound (bad CMD), TraceError
     (``output`` exists without ``force``), EnforceError (the policy's filter could not load).
     """
+    # Blocked before any helper thread exists, so none of them can take a signal meant for the
+    # wait loop (a Ctrl-C would otherwise become a KeyboardInterrupt mid-recording).
+    old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, {*FORWARDED, signal.SIGCHLD})
+    try:
+        return _record(argv, output, stacks=stacks, policy=policy, mode=mode, progress=progress,
+                       force=force, stack_k=stack_k, linger=linger, env=env, ring_pages=ring_pages,
+                       old_mask=old_mask)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+
+
+def _record(
+    argv: Sequence[str],
+    output: str | os.PathLike[str],
+    *,
+    stacks: bool,
+    policy: Policy | None,
+    mode: str | None,
+    progress: bool,
+    force: bool,
+    stack_k: int,
+    linger: float,
+    env: dict[str, str] | None,
+    ring_pages: int | None,
+    old_mask: Any,
+) -> RecordResult:
     from tinyjail.enforce.runner import _Execve
     from tinyjail.tracer.syscalls.loader import (
         PROC_EXEC,
@@ -489,8 +515,6 @@ def record_to(
         drainer = Drainer(probe, writer, paths, prog, on_proc)
         cwd = os.getcwd()
         start_wall = time.time()
-        watched = {*FORWARDED, signal.SIGCHLD}
-        old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, watched)
         go_r, go_w = os.pipe()
         status_r, status_w = os.pipe2(os.O_CLOEXEC)
         try:
@@ -515,7 +539,6 @@ def record_to(
             t_cmd_end = time.monotonic()
         finally:
             os.close(status_r)
-            signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
         drainer.finish()
         writer.close()
         if failure.startswith(b"L"):

@@ -105,3 +105,23 @@ def test_unprivileged_user_gets_one_line_with_the_fix(tmp_path: Path) -> None:
     assert len(lines) == 1, proc.stderr
     assert "root or CAP_BPF+CAP_PERFMON" in lines[0] and "sudo" in lines[0]
     assert not out.exists()
+
+
+@pytest.mark.bpf
+def test_sigterm_is_forwarded_and_the_trace_still_written(tinyjail_cmd: list[str], tmp_path: Path) -> None:
+    import signal
+    import time
+
+    out = tmp_path / "t"
+    proc = subprocess.Popen([*tinyjail_cmd, "trace", "-o", str(out), "--", "sleep", "60"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not any(out.glob(".events-*")):
+        time.sleep(0.05)      # the recording has started once its events file exists
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    trace = timeline.load(out)
+    assert trace.meta["exit_status"] == 128 + signal.SIGTERM
+    assert (trace.events["name"] == "clock_nanosleep").any() or (trace.events["name"] == "nanosleep").any()
