@@ -203,19 +203,29 @@ def test_output_exists_refused_without_force(workload: Path, tmp_path: Path) -> 
 
 
 def test_missing_privilege_is_one_clear_line() -> None:
-    from tinyjail.tracer.syscalls.environment import missing_prerequisite
-
-    status = "Name:\tx\nCapEff:\t0000000000000000\n"
     from tinyjail.tracer.syscalls import environment
 
-    why = missing_prerequisite(caps=environment.effective_caps(status))
+    status = "Name:\tx\nCapEff:\t0000000000000000\n"
+    why = environment.missing_prerequisite(caps=environment.effective_caps(status))
     assert why is not None and "root or CAP_BPF+CAP_PERFMON" in why and "\n" not in why
     both = (1 << environment.CAP_BPF) | (1 << environment.CAP_PERFMON)
     assert environment.has_bpf_privilege(both)
     assert not environment.has_bpf_privilege(1 << environment.CAP_BPF)
-    assert missing_prerequisite(caps=both, release="0.0-none") is None or "kernel headers" in str(
-        missing_prerequisite(caps=both, release="0.0-none")
-    )
+    assert environment.has_bpf_privilege(1 << environment.CAP_SYS_ADMIN)
+
+
+def test_missing_tracefs_and_headers_are_named(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from tinyjail.tracer.syscalls import environment
+
+    root = 1 << environment.CAP_SYS_ADMIN
+    monkeypatch.setattr(environment.importlib.util, "find_spec", lambda name: object())
+    monkeypatch.setattr(environment, "TRACEFS", (tmp_path / "tracing",))
+    why = environment.missing_prerequisite(caps=root)
+    assert why is not None and "tracefs" in why and "make setup" in why
+    (tmp_path / "tracing" / "events" / "raw_syscalls").mkdir(parents=True)
+    if not Path("/sys/kernel/kheaders.tar.xz").exists():
+        why = environment.missing_prerequisite(caps=root, release="0.0-none")
+        assert why is not None and "kernel headers" in why and "0.0-none" in why
 
 
 def test_probe_refuses_without_privilege(monkeypatch: pytest.MonkeyPatch) -> None:
