@@ -552,6 +552,9 @@ def _record(
             tmp_events.unlink(missing_ok=True)
         if created:
             shutil.rmtree(out, ignore_errors=True)
+        if reader is not None:
+            with contextlib.suppress(Exception):
+                reader.close(timeout=0.5)
         raise
     finally:
         # detaching waits for RCU grace periods (~75 ms per tracepoint): do it meanwhile
