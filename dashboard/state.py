@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from tinyjail.dashboard import data
@@ -71,7 +72,8 @@ class TraceEntry:
     @property
     def policy_origin(self) -> str:
         if self.given_policy is not None:
-            return f"--policy {self.given_policy.source or ''}".strip()
+            # The file's name only: no path of this machine is sent to the browser.
+            return f"--policy {Path(self.given_policy.source or 'policy').name}"
         return f"generated from {self.label} (as 'tinyjail profile' would)"
 
     def _generate(self) -> Policy:

@@ -60,7 +60,10 @@ def _facts(entry: TraceEntry, name: str) -> list[Any]:
 
     from tinyjail.policy import DENY_ACTIONS
 
-    expl = entry._cached(f"explain:{name}", lambda: explain(name, [entry.trace], entry.policy))
+    # The policy verdict comes from the Seen-vs-missed table, which evaluates only the arguments
+    # the policy's rules look at; explain() with a policy evaluates every distinct argument tuple,
+    # which takes seconds on a syscall made 200k times with pointer arguments.
+    expl = entry._cached(f"explain:{name}", lambda: explain(name, [entry.trace]))
     rows: list[tuple[str, Any]] = [
         ("what it does", expl.description or "—"),
         ("number", f"x86_64 #{expl.number}" if expl.number is not None else "not an x86_64 syscall"),
@@ -79,17 +82,17 @@ def _facts(entry: TraceEntry, name: str) -> list[Any]:
     else:
         rel = ", ".join(f"{r.name} ({r.count:,}×, {r.why})" for r in expl.relatives)
         rows.append(("calls", "not called in this trace" + (f"; relatives seen: {rel}" if rel else "")))
-    v = expl.verdict
-    if v is not None:
-        denies = v.action in DENY_ACTIONS
-        text = f"{v.action}" + (f" (errno {v.errno})" if v.errno else "")
-        if v.conditional:
-            text += " — allowed only for some argument values"
-        if v.recorded_denied:
-            text += f"; refuses {v.recorded_denied:,} recorded calls"
-        rows.append(("policy", html.Span(text, className="bad" if denies or v.recorded_denied else "good")))
-        for example in v.denied_examples:
-            rows.append(("", html.Code(example)))
+    seen = entry.seen
+    verdict = seen[seen["name"] == name]
+    if len(verdict):
+        row = verdict.iloc[0]
+        refused = int(row["refused"])
+        text = f"{row['status']}: {row['action']}"
+        if refused:
+            text += f"; refuses {refused:,} of {int(row['calls']):,} recorded calls"
+        bad = row["action"] in DENY_ACTIONS or refused > 0
+        rows.append(("policy", html.Span(text, className="bad" if bad else "good")))
+        rows.append(("", html.Span(entry.policy_origin, className="muted small")))
     items = [html.Tr([html.Th(k), html.Td(v)]) for k, v in rows]
     return [html.H3(name), html.Table(items, className="kv")]
 

@@ -20,6 +20,8 @@ from tinyjail.timeline import Trace
 pytestmark = [pytest.mark.chromium, pytest.mark.slow]
 
 TIMEOUT = 30
+STATIC = frozenset({"bind", "listen", "openat"})
+"""What a static analysis "found": two calls no sample makes, one they all make."""
 
 
 class Site:
@@ -79,7 +81,7 @@ def site(artifacts_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
         sample_trace("tar"),
         make_trace(200_000, seed=5, dropped=3, command="worker --serve"),
     ]
-    app = create_app(traces)
+    app = create_app(traces, static=STATIC)
     server, _thread = serve_in_thread(app, "127.0.0.1", 0)
     downloads = tmp_path_factory.mktemp("downloads")
     drv = chromium.driver(download_dir=downloads)
@@ -146,6 +148,8 @@ def test_seen_vs_missed_and_row_click_opens_call_sites(site: Site) -> None:
     assert "seen · allowed" in table and f"{n_openat}" in table
     summary = site.text_of(ids.SEEN_SUMMARY)
     assert f"{len(names_of(curl))} seen · allowed" in summary.replace("\n", " ")
+    assert f"{len(STATIC - names_of(curl))} static analysis only" in summary.replace("\n", " ")
+    site.wait_text(ids.SEEN_TABLE, "static analysis only")
     site.shot("seen")
     site.click(
         lambda d: [
@@ -289,6 +293,11 @@ def test_policy_toggles_and_download(site: Site) -> None:
 
     toggle(ids.POLICY_SYSCALLS, "read")
     site.wait(lambda d: '"read"' not in site.text_of(ids.POLICY_JSON), "read removed from the JSON")
+    # bind/listen come from --static and start off, so @network-io starts unchecked: the first
+    # click allows the whole group, the second removes it.
+    assert '"bind"' not in site.text_of(ids.POLICY_JSON)
+    toggle(ids.POLICY_GROUPS, "@network-io")
+    site.wait(lambda d: '"bind"' in site.text_of(ids.POLICY_JSON), "@network-io members added")
     toggle(ids.POLICY_GROUPS, "@network-io")
     site.wait(lambda d: '"connect"' not in site.text_of(ids.POLICY_JSON), "@network-io members removed")
     text = site.text_of(ids.POLICY_JSON)
@@ -331,3 +340,27 @@ def test_no_path_reaches_the_server(site: Site) -> None:
     site.open("?view=overview&trace=../../etc/passwd")
     text = site.wait_text(ids.OVERVIEW_CARDS, "curl")
     assert "root:" not in text
+
+
+def test_seen_vs_missed_under_another_traces_profile(site: Site) -> None:
+    """curl under the profile committed for ls: what curl needs beyond ls is denied, call by call."""
+    curl = site.traces[0]
+    ls_profile = Path(__file__).resolve().parents[2] / "sample_traces" / "ls.json"
+    if not ls_profile.is_file():
+        pytest.skip("sample_traces/ls.json is missing")
+    pol = policy_mod.load(ls_profile)
+    expected = data.seen_vs_missed(curl.events, pol)
+    denied = expected[expected["status"] == data.STATUS_DENIED]
+    assert len(denied) > 0
+    server, _thread = serve_in_thread(create_app([curl], pol), "127.0.0.1", 0)
+    try:
+        site.drv.get(f"http://127.0.0.1:{server.port}/?view=seen")
+        summary = site.wait_text(ids.SEEN_SUMMARY, "seen · denied").replace("\n", " ")
+        assert f"{len(denied)} seen · denied" in summary
+        table = site.wait_text(ids.SEEN_TABLE, "seen · denied")
+        first = denied.iloc[0]
+        assert first["name"] in table and "--policy ls.json" in site.text_of(ids.VIEW)
+        assert str(ls_profile.parent) not in site.drv.page_source
+        site.shot("seen-other-profile")
+    finally:
+        server.shutdown()
