@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -277,38 +278,46 @@ def test_report_option_needs_complain_mode(policy_file, jail, tmp_path) -> None:
 
 @pytest.mark.timeout(60)
 def test_notify_filter_answered_by_a_supervisor() -> None:
-    """With a supervisor (here: this test, through pyseccomp's notify API) a NOTIFY filter built by
-    tinyjail works: the supervisor sees the call and chooses its result. `tinyjail run` itself has
-    no supervisor and refuses NOTIFY (above); a supervised mode belongs to a later issue."""
-    import ctypes
-    import threading
+    """With a supervisor (here: a small script, through pyseccomp's notify API) a NOTIFY filter built
+    by tinyjail works: the supervisor sees the call and chooses its result. `tinyjail run` itself has
+    no supervisor and refuses NOTIFY (above); a supervised mode belongs to a later issue.
 
-    import pyseccomp
+    The filter is loaded into a thread of a separate process, never into the pytest process: a
+    thread left waiting on a listener that nobody answers would hang the whole suite."""
+    script = textwrap.dedent(
+        """
+        import ctypes, os, sys, threading
+        import pyseccomp
+        from tinyjail import enforce, syscalls
+        from tinyjail.policy import Policy, SyscallRule
 
-    from tinyjail import enforce
-    from tinyjail.policy import Policy, SyscallRule
+        GETPPID = syscalls.number("getppid")
+        rule = SyscallRule(["getppid"], "SCMP_ACT_NOTIFY")
+        policy = Policy(default_action="SCMP_ACT_ALLOW", syscalls=[rule])
+        filt = enforce.build_filter(policy, supervised=True)
+        got = []
+        loaded = threading.Event()
+        libc = ctypes.CDLL(None, use_errno=True)  # ctypes drops the GIL while the call waits for us
 
-    policy = Policy(default_action="SCMP_ACT_ALLOW", syscalls=[SyscallRule(["getppid"], "SCMP_ACT_NOTIFY")])
-    filt = enforce.build_filter(policy, supervised=True)
-    got: list[int] = []
-    loaded = threading.Event()
+        def supervised_thread():  # a filter binds to the thread that loads it (no TSYNC)
+            enforce.apply_in_child(filt)
+            loaded.set()
+            got.append(libc.syscall(GETPPID))
 
-    libc = ctypes.CDLL(None, use_errno=True)  # ctypes drops the GIL while the call waits for us
-
-    def supervised_thread() -> None:  # a filter binds to the thread that loads it (no TSYNC)
-        enforce.apply_in_child(filt)
-        loaded.set()
-        got.append(libc.syscall(nr("getppid")))
-
-    worker = threading.Thread(target=supervised_thread, daemon=True)
-    worker.start()
-    assert loaded.wait(timeout=10)  # the listener fd exists once the filter is loaded
-    note = filt.receive_notify()
-    assert note.syscall == nr("getppid")
-    filt.respond_notify(pyseccomp.NotificationResponse(error=0, flags=0, id=note.id, val=4242))
-    worker.join(timeout=10)
-    assert got == [4242]
-    assert os.getppid() != 4242  # this thread has no filter
+        worker = threading.Thread(target=supervised_thread, daemon=True)
+        worker.start()
+        assert loaded.wait(timeout=10)  # the listener fd exists once the filter is loaded
+        note = filt.receive_notify()
+        assert note.syscall == GETPPID, note.syscall
+        filt.respond_notify(pyseccomp.NotificationResponse(error=0, flags=0, id=note.id, val=4242))
+        worker.join(timeout=10)
+        print("worker got", got, "main got", os.getppid() == 4242, flush=True)
+        os._exit(0)
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "worker got [4242] main got False"
 
 
 def test_ctrl_c_on_a_terminal_reaches_the_command_once(policy_file, tinyjail_cmd, tmp_path) -> None:
