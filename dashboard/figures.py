@@ -348,12 +348,14 @@ def compare_figure(cmp: pd.DataFrame, label_a: str, label_b: str, top: int = 30)
         barmode="group",
         margin={"l": 10, "r": 10, "t": 110, "b": 20},
         legend={
-            "orientation": "h",
-            "y": 1.0,
-            "yanchor": "bottom",
-            "x": 1,
+            # bottom right, inside the plot: bars are sorted longest first, so that corner is free
+            "x": 0.99,
             "xanchor": "right",
-            "yref": "container",
+            "y": 0.01,
+            "yanchor": "bottom",
+            "bgcolor": "rgba(255,255,255,0.85)",
+            "bordercolor": "#e4e7ec",
+            "borderwidth": 1,
         },
     )
     return fig
