@@ -364,3 +364,22 @@ def test_seen_vs_missed_under_another_traces_profile(site: Site) -> None:
         site.shot("seen-other-profile")
     finally:
         server.shutdown()
+
+
+def test_trace_picker_switches_every_view(site: Site) -> None:
+    from selenium.webdriver.common.by import By
+
+    site.open("?view=overview&trace=0")
+    site.wait_text(ids.OVERVIEW_CARDS, "curl -sS")
+    site.click(lambda d: d.find_elements(By.ID, ids.TRACE), "the trace picker")
+    site.click(
+        lambda d: [
+            e
+            for e in d.find_elements(By.CSS_SELECTOR, "[role=option], .dash-dropdown-option, label")
+            if e.text.strip() == "1: ls"
+        ],
+        "the ls option",
+    )
+    ls = site.traces[1]
+    text = site.wait_text(ids.OVERVIEW_CARDS, ls.meta["command"])
+    assert f"{len(ls.events):,}" in text
