@@ -36,7 +36,7 @@ def preview(entry: TraceEntry, enabled: list[str], options: list[str] | None) ->
 
 
 def filename(entry: TraceEntry) -> str:
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", entry.label).strip("-") or "trace"
+    stem = re.sub(r"[^A-Za-z0-9._]+", "-", entry.label).strip("-") or "trace"
     return f"seccomp-{stem}.json"
 
 
