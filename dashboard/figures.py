@@ -151,6 +151,27 @@ def _bin_custom(pts: pd.DataFrame) -> np.ndarray:
     )
 
 
+MIN_SPAN_FRACTION = 1500
+"""A call is drawn as a bar over its duration when that is at least 1/MIN_SPAN_FRACTION of the view
+(about a pixel): long blocking calls (epoll_wait, execve, futex) become visible when zoomed in."""
+
+
+def _duration_segments(events: pd.DataFrame, pts: pd.DataFrame, min_ns: float) -> tuple[Any, Any] | None:
+    """x and y arrays (NaN-separated) of [start, end] segments for the calls that last >= ``min_ns``."""
+    rows = pts["row"].to_numpy()
+    dur = events["duration_ns"].to_numpy()[rows]
+    long = dur >= max(min_ns, 1)
+    if not long.any():
+        return None
+    start = pts["x"].to_numpy()[long]
+    end = start + dur[long] / 1e9
+    lane = pts["lane"].to_numpy()[long].astype(float)
+    nan = np.full(len(start), np.nan)
+    xs = np.column_stack([start, end, nan]).ravel()
+    ys = np.column_stack([lane, lane, nan]).ravel()
+    return xs, ys
+
+
 def timeline_figure(
     index: TimelineIndex, window: Window, events: pd.DataFrame, uirevision: Any = "timeline"
 ) -> go.Figure:
@@ -192,12 +213,29 @@ def timeline_figure(
             size = np.full(len(sub), 9.0)
             custom = _raw_custom(events, sub)
             hover = _RAW_HOVER
+        if not window.binned:
+            spans = _duration_segments(events, sub, (window.end_ns - window.start_ns) / MIN_SPAN_FRACTION)
+            if spans is not None:
+                fig.add_trace(
+                    go.Scattergl(
+                        x=spans[0],
+                        y=spans[1],
+                        mode="lines",
+                        name=group,
+                        legendgroup=group,
+                        showlegend=False,
+                        line={"color": group_colour(group), "width": 5},
+                        hoverinfo="skip",
+                        opacity=0.55,
+                    )
+                )
         fig.add_trace(
             go.Scattergl(
                 x=sub["x"].to_numpy(),
                 y=sub["lane"].to_numpy(),
                 mode="markers",
                 name=group,
+                legendgroup=group,
                 marker={
                     "color": group_colour(group),
                     "size": size,

@@ -229,7 +229,7 @@ def test_timeline_zoom_refines_and_click_shows_a_call(site: Site) -> None:
     target = site.drv.execute_script(
         "const gd=arguments[0], xa=gd._fullLayout.xaxis, ya=gd._fullLayout.yaxis,"
         " r=gd.getBoundingClientRect();"
-        "const t=gd._fullData.find(t => t.type==='scattergl' && t.x && t.x.length>0);"
+        "const t=gd._fullData.find(t => t.type==='scattergl' && t.mode==='markers' && t.x && t.x.length>0);"
         "const i=Math.floor(t.x.length/2);"
         "return [xa._offset+xa.l2p(t.x[i]) - r.width/2, ya._offset+ya.l2p(t.y[i]) - r.height/2,"
         " t.customdata[i][1]];",

@@ -30,7 +30,25 @@ def test_group_bars(synth: Trace) -> None:
 
 
 def _call_traces(fig: go.Figure) -> list[go.Scattergl]:
-    return [t for t in fig.data if isinstance(t, go.Scattergl)]
+    return [t for t in fig.data if isinstance(t, go.Scattergl) and t.mode == "markers"]
+
+
+def test_timeline_draws_long_calls_over_their_duration(synth: Trace) -> None:
+    ix = build_index(synth)
+    w = ix.window(1_000_000_000, 1_050_000_000)
+    fig = figures.timeline_figure(ix, w, synth.events)
+    bars = [t for t in fig.data if isinstance(t, go.Scattergl) and t.mode == "lines"]
+    min_ns = 50_000_000 / figures.MIN_SPAN_FRACTION
+    dur = synth.events["duration_ns"].to_numpy()[w.points["row"].to_numpy()]
+    assert sum(len(t.x) for t in bars) == 3 * int((dur >= min_ns).sum()) > 0
+    for t in bars:
+        starts, ends = t.x[0::3], t.x[1::3]
+        assert (ends > starts).all()
+    assert not [
+        t
+        for t in figures.timeline_figure(ix, ix.window(), synth.events).data
+        if t.mode == "lines" and isinstance(t, go.Scattergl)
+    ]  # binned views draw no bars
 
 
 def test_timeline_raw_points_hover_the_real_call(synth: Trace) -> None:
