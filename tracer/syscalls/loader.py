@@ -11,6 +11,7 @@ not yet submitted".
 
 from __future__ import annotations
 
+import contextlib
 import mmap
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -267,4 +268,18 @@ class Probe:
     def close(self) -> None:
         for ring in (self.events, self.paths, self.procs):
             ring.close()
+        # Closing a perf tracepoint waits for RCU grace periods (~70 ms each, one after the other
+        # in bcc's cleanup). Closed from parallel threads (ctypes drops the GIL) they share them.
+        import threading
+
+        closers = [threading.Thread(target=self._detach_quietly, args=(tp,))
+                   for tp in list(self.bpf.tracepoint_fds)]
+        for t in closers:
+            t.start()
+        for t in closers:
+            t.join()
         self.bpf.cleanup()
+
+    def _detach_quietly(self, tp: bytes) -> None:
+        with contextlib.suppress(Exception):   # cleanup() retries whatever is still attached
+            self.bpf.detach_tracepoint(tp)
