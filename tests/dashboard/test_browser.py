@@ -42,10 +42,17 @@ class Site:
         ).until(predicate, message=what)
 
     def text_of(self, element_id: str) -> str:
+        """The element's text, read again if Dash replaced the element meanwhile."""
+        from selenium.common.exceptions import StaleElementReferenceException
         from selenium.webdriver.common.by import By
 
-        els = self.drv.find_elements(By.ID, element_id)
-        return str(els[0].text) if els else ""
+        for _ in range(20):
+            try:
+                els = self.drv.find_elements(By.ID, element_id)
+                return str(els[0].text) if els else ""
+            except StaleElementReferenceException:
+                time.sleep(0.05)
+        return ""
 
     def wait_text(self, element_id: str, needle: str, timeout: float = TIMEOUT) -> str:
         self.wait(lambda d: needle in self.text_of(element_id), f"{needle!r} in #{element_id}", timeout)
