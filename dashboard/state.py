@@ -37,7 +37,8 @@ class TraceEntry:
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
     _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
-    def _cached(self, key: str, make: Callable[[], T]) -> T:
+    def cached(self, key: str, make: Callable[[], T]) -> T:
+        """``make()`` once per key for this trace; later calls (any thread) get the same object."""
         with self._lock:
             if key not in self._cache:
                 self._cache[key] = make()
@@ -46,28 +47,28 @@ class TraceEntry:
 
     @property
     def counts(self) -> pd.DataFrame:
-        return self._cached("counts", lambda: data.syscall_counts(self.trace.events))
+        return self.cached("counts", lambda: data.syscall_counts(self.trace.events))
 
     @property
     def summary(self) -> data.Summary:
-        return self._cached("summary", lambda: data.summary(self.trace, self.label))
+        return self.cached("summary", lambda: data.summary(self.trace, self.label))
 
     @property
     def groups(self) -> pd.DataFrame:
-        return self._cached("groups", lambda: data.group_counts(self.counts))
+        return self.cached("groups", lambda: data.group_counts(self.counts))
 
     @property
     def timeline(self) -> TimelineIndex:
         from tinyjail.dashboard.downsample import build_index
 
-        return self._cached("timeline", lambda: build_index(self.trace))
+        return self.cached("timeline", lambda: build_index(self.trace))
 
     @property
     def policy(self) -> Policy:
         """The policy given on the command line, else the one `tinyjail profile` makes from this trace."""
         if self.given_policy is not None:
             return self.given_policy
-        return self._cached("generated", self._generate)
+        return self.cached("generated", self._generate)
 
     @property
     def policy_origin(self) -> str:
@@ -85,10 +86,10 @@ class TraceEntry:
 
     @property
     def seen(self) -> pd.DataFrame:
-        return self._cached("seen", lambda: data.seen_vs_missed(self.trace.events, self.policy, self.static))
+        return self.cached("seen", lambda: data.seen_vs_missed(self.trace.events, self.policy, self.static))
 
     def call_sites(self, name: str) -> data.CallSites:
-        return self._cached(f"sites:{name}", lambda: data.call_sites(self.trace, name))
+        return self.cached(f"sites:{name}", lambda: data.call_sites(self.trace, name))
 
 
 @dataclass

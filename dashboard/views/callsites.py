@@ -63,7 +63,7 @@ def _facts(entry: TraceEntry, name: str) -> list[Any]:
     # The policy verdict comes from the Seen-vs-missed table, which evaluates only the arguments
     # the policy's rules look at; explain() with a policy evaluates every distinct argument tuple,
     # which takes seconds on a syscall made 200k times with pointer arguments.
-    expl = entry._cached(f"explain:{name}", lambda: explain(name, [entry.trace]))
+    expl = entry.cached(f"explain:{name}", lambda: explain(name, [entry.trace]))
     rows: list[tuple[str, Any]] = [
         ("what it does", expl.description or "—"),
         ("number", f"x86_64 #{expl.number}" if expl.number is not None else "not an x86_64 syscall"),
