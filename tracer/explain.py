@@ -402,11 +402,19 @@ def _verdict(name: str, traces: Sequence[Trace], policy: Policy) -> Verdict:
     from tinyjail.policy import DENY_ACTIONS, allowed, effective_rules, evaluate
 
     action, ret = evaluate(policy, name)
-    conditional = any(r.name == name and r.args for r in effective_rules(policy)) and allowed(policy, name)
+    rules = [r for r in effective_rules(policy) if r.name == name]
+    conditional = any(r.args for r in rules) and allowed(policy, name)
     verdict = Verdict(policy=policy.source or "<policy>", action=action, errno=ret, conditional=conditional)
     shapes = seen_calls(traces, detail=lambda n: n == name).get(name, [])
+    # Only the argument slots some rule compares can change the verdict: judge each distinct
+    # projection once (a 1M-event `read` has ~1M distinct buffer addresses but one projection).
+    checked = {a.index for r in rules for a in r.args}
+    judged: dict[tuple[int, ...], tuple[str, int | None]] = {}
     for shape in shapes:
-        act, err = evaluate(policy, name, shape.args)
+        key = tuple(v if i in checked else 0 for i, v in enumerate(shape.args))
+        if key not in judged:
+            judged[key] = evaluate(policy, name, key)
+        act, err = judged[key]
         if act in DENY_ACTIONS:
             verdict.recorded_denied += shape.count
             if len(verdict.denied_examples) < 3:
