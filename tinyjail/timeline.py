@@ -203,6 +203,18 @@ def save(trace: Trace, path: str | os.PathLike[str], *, force: bool = False) -> 
     return root
 
 
+def present(value: object) -> bool:
+    """False for None and pandas' missing markers (NA/NaN): a cell that holds a value."""
+    if value is None:
+        return False
+    try:
+        import pandas as pd
+
+        return not bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return True
+
+
 def errno_name(ret: int) -> str | None:
     """The errno name of a raw syscall return value, or None when it is not an error."""
     import errno as _errno
@@ -223,5 +235,6 @@ __all__ = [
     "empty_frame",
     "errno_name",
     "load",
+    "present",
     "save",
 ]

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from tinyjail.errors import TraceError
+from tinyjail.timeline import present as _present
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -228,18 +229,6 @@ def _seccomp_instants(sc: pd.DataFrame, t0: int) -> Iterator[dict[str, Any]]:
                 "sig": int(row.sig),
             },
         }
-
-
-def _present(value: object) -> bool:
-    """False for None and pandas' missing markers (NA/NaN)."""
-    if value is None:
-        return False
-    try:
-        import pandas as pd
-
-        return not bool(pd.isna(value))
-    except (TypeError, ValueError):
-        return True
 
 
 __all__ = ["events", "export", "origin"]

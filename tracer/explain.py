@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from tinyjail import syscalls
+from tinyjail.timeline import present as _present
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -428,17 +429,6 @@ def _verdict(name: str, traces: Sequence[Trace], policy: Policy) -> Verdict:
 def _trace_start(trace: Trace) -> int:
     starts = [int(df["ts"].min()) for df in (trace.events, trace.processes) if len(df)]
     return min(starts) if starts else 0
-
-
-def _present(value: object) -> bool:
-    if value is None:
-        return False
-    try:
-        import pandas as pd
-
-        return not bool(pd.isna(value))
-    except (TypeError, ValueError):
-        return True
 
 
 # --- rendering ----------------------------------------------------------------------------------
