@@ -15,6 +15,13 @@
  *  - user stacks only for the first TJ_STACK_K calls per (syscall, user ip); the rest are counted.
  */
 
+/* bcc's rewriter resolves a kernel symbol at every call site named bpf_probe_read_user[_str]
+ * (to fall back to bpf_probe_read before Linux 5.5), loading all of /proc/kallsyms each time:
+ * ~0.1 s of compile time per call site. The ring buffer needs Linux 5.8 anyway, so the same
+ * helpers are called under names the rewriter does not look at. */
+static long (*tj_read_user)(void *dst, u32 size, const void *src) = (void *)BPF_FUNC_probe_read_user;
+static long (*tj_read_user_str)(void *dst, u32 size, const void *src) = (void *)BPF_FUNC_probe_read_user_str;
+
 #define TJ_ARMED 2
 #define TJ_TRACKED 1
 
@@ -192,7 +199,7 @@ static __always_inline void tj_emit(void *ctx, struct tj_regs *r, void *kregs, u
                 tj_count(CNT_STACKS_TAKEN);
                 u64 w = 0, sp = 0;
                 bpf_probe_read_kernel(&sp, sizeof(sp), kregs + TJ_REGS_SP);
-                bpf_probe_read_user(&w, sizeof(w), (void *)sp);
+                tj_read_user(&w, sizeof(w), (void *)sp);
                 s32 key = id;
                 callers.insert(&key, &w);
             } else {
@@ -228,22 +235,22 @@ static __always_inline int tj_copy_paths(struct tj_regs *r, u32 tid, s64 nr, u64
     p->p1[0] = 0;
     u64 ptr = tj_reg_arg(r, a);
     if (kind == 1) {
-        if (ptr && bpf_probe_read_user_str(p->p0, sizeof(p->p0), (void *)ptr) < 0 && !final) {
+        if (ptr && tj_read_user_str(p->p0, sizeof(p->p0), (void *)ptr) < 0 && !final) {
             paths.ringbuf_discard(p, BPF_RB_NO_WAKEUP);
             return 1;
         }
         if (b >= 0) {
             u64 ptr1 = tj_reg_arg(r, b);
             if (ptr1)
-                bpf_probe_read_user_str(p->p1, sizeof(p->p1), (void *)ptr1);
+                tj_read_user_str(p->p1, sizeof(p->p1), (void *)ptr1);
         }
     } else {
         /* a fixed-size read keeps the verifier simple; the length says how much is the address */
         u64 len = tj_reg_arg(r, b);
         if (len > 128)
             len = 128;
-        if (ptr && (bpf_probe_read_user(p->p0, 128, (void *)ptr) == 0 ||
-                    bpf_probe_read_user(p->p0, 16, (void *)ptr) == 0))
+        if (ptr && (tj_read_user(p->p0, 128, (void *)ptr) == 0 ||
+                    tj_read_user(p->p0, 16, (void *)ptr) == 0))
             p->len0 = len;
     }
     paths.ringbuf_submit(p, BPF_RB_NO_WAKEUP);
@@ -306,13 +313,13 @@ static __always_inline void tj_emit_start(struct tj_regs *r, u64 pid_tgid, u64 t
     p->aux = 0;
     p->filename[0] = 0;
     bpf_get_current_comm(&p->comm, sizeof(p->comm));
-    if (bpf_probe_read_user(p->stack, sizeof(p->stack), (void *)r->sp) == 0)
+    if (tj_read_user(p->stack, sizeof(p->stack), (void *)r->sp) == 0)
         p->aux = sizeof(p->stack);
-    else if (bpf_probe_read_user(p->stack, sizeof(p->stack) / 2, (void *)r->sp) == 0)
+    else if (tj_read_user(p->stack, sizeof(p->stack) / 2, (void *)r->sp) == 0)
         p->aux = sizeof(p->stack) / 2;
-    else if (bpf_probe_read_user(p->stack, sizeof(p->stack) / 4, (void *)r->sp) == 0)
+    else if (tj_read_user(p->stack, sizeof(p->stack) / 4, (void *)r->sp) == 0)
         p->aux = sizeof(p->stack) / 4;
-    else if (bpf_probe_read_user(p->stack, sizeof(p->stack) / 8, (void *)r->sp) == 0)
+    else if (tj_read_user(p->stack, sizeof(p->stack) / 8, (void *)r->sp) == 0)
         p->aux = sizeof(p->stack) / 8;
     if (procs.ringbuf_output(p, sizeof(*p), 0) != 0)
         tj_count(CNT_PROCS_LOST);
