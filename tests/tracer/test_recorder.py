@@ -290,3 +290,45 @@ def test_exec_from_a_thread_leaves_no_phantom_task(tmp_path: Path) -> None:
     assert trace.meta["exit_status"] == 0
     execs = trace.processes[trace.processes["kind"] == "exec"]
     assert execs["filename"].tolist()[-1] == "/bin/true"
+
+
+def test_btf_offsets_of_the_running_kernel() -> None:
+    """The raw sched hooks read task_struct/linux_binprm at BTF offsets: they must be sane."""
+    from tinyjail.tracer.syscalls import btf
+
+    if not btf.VMLINUX.exists():
+        pytest.skip("no kernel BTF")
+    task = btf.member_offsets("task_struct")
+    assert task is not None
+    assert task["tgid"] == task["pid"] + 4          # pid_t pid; pid_t tgid; side by side
+    assert 0 < task["comm"] < 16384
+    assert btf.member_offsets("no_such_struct_here") is None
+
+
+@pytest.mark.bpf
+@pytest.mark.parametrize("raw_sched", [True, False], ids=["raw-sched", "perf-sched"])
+def test_fork_exec_exit_rows_with_either_sched_hook(raw_sched: bool, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both ways of hooking fork/exec/exit (raw tracepoints at BTF offsets, or perf tracepoints
+    when the kernel has no BTF) follow a child and name what it exec'd."""
+    from tinyjail.tracer import record
+    from tinyjail.tracer.syscalls import loader
+
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    if not raw_sched:
+        monkeypatch.setattr(loader, "sched_offsets", lambda: None)
+    elif loader.sched_offsets() is None:
+        pytest.skip("no kernel BTF")
+    trace = record(["/bin/sh", "-c", "/bin/true; exit 3"], output=tmp_path / "t", linger=1.0)
+    procs = trace.processes
+    forks = procs[procs["kind"] == "fork"]
+    assert len(forks) == 1 and str(forks["comm"].iloc[0]) == "sh"
+    child = int(forks["pid"].iloc[0])
+    execs = procs[procs["kind"] == "exec"]
+    assert execs["filename"].tolist() == ["/bin/sh", "/bin/true"]
+    assert int(execs["pid"].iloc[1]) == child
+    exits = procs[procs["kind"] == "exit"]
+    assert set(exits["pid"].astype(int)) == {child, trace.meta["root_pid"]}
+    assert trace.meta["exit_status"] == 3
+    assert _count(trace, "execve", pid=child) == 1

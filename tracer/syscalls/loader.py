@@ -127,8 +127,25 @@ def program_text(opts: ProbeOptions) -> str:
         "TJ_NR_EXIT": _nr("exit"),
         "TJ_NR_EXIT_GROUP": _nr("exit_group"),
     }
+    sched = sched_offsets()
+    defines["TJ_RAW_SCHED"] = int(sched is not None)
+    defines.update(sched or {})
     head = "".join(f"#define {k} {v}\n" for k, v in defines.items())
     return head + src.replace("TJ_PATH_CASES", path_cases())
+
+
+SCHED_FIELDS = {
+    "TJ_OFF_TASK_PID": ("task_struct", "pid"),
+    "TJ_OFF_TASK_COMM": ("task_struct", "comm"),
+    "TJ_OFF_BPRM_FILENAME": ("linux_binprm", "filename"),
+}
+
+
+def sched_offsets() -> dict[str, int] | None:
+    """Offsets the raw sched hooks read, from the kernel's BTF; None: use perf tracepoints."""
+    from tinyjail.tracer.syscalls.btf import offsets
+
+    return offsets(SCHED_FIELDS)
 
 
 def pid_max() -> int:

@@ -21,6 +21,7 @@
  * helpers are called under names the rewriter does not look at. */
 static long (*tj_read_user)(void *dst, u32 size, const void *src) = (void *)BPF_FUNC_probe_read_user;
 static long (*tj_read_user_str)(void *dst, u32 size, const void *src) = (void *)BPF_FUNC_probe_read_user_str;
+static long (*tj_read_kernel_str)(void *dst, u32 size, const void *src) = (void *)BPF_FUNC_probe_read_kernel_str;
 
 #define TJ_ARMED 2
 #define TJ_TRACKED 1
@@ -384,14 +385,17 @@ static __always_inline struct tj_proc *tj_proc_begin(int kind, u64 pid_tgid)
 /* The small header of tj_proc (no stack copy) is what fork/exec/exit send. */
 #define TJ_PROC_SMALL (sizeof(struct tj_proc) - TJ_STACK_WORDS * 8)
 
-TRACEPOINT_PROBE(sched, sched_process_fork)
+/* The sched hooks: what they do is shared; how they get the child pid, its comm, the exec'd
+ * file name, old_pid and group_dead differs. With TJ_RAW_SCHED they are raw tracepoints reading
+ * task_struct / linux_binprm fields at offsets taken from the kernel's BTF (loader.py): a raw
+ * tracepoint detaches without waiting for RCU grace periods, a perf one takes ~50 ms each. */
+static __always_inline void tj_on_fork(void *child_task, u32 child, void *child_comm_data)
 {
     u64 pid_tgid = bpf_get_current_pid_tgid();
     u32 tgid = pid_tgid >> 32;
     u8 *state = tracked.lookup(&tgid);
     if (!state || *state != TJ_TRACKED)
-        return 0;
-    u32 child = args->child_pid;
+        return;
     u8 *slot = tracked.lookup(&child);
     if (slot) {
         *slot = TJ_TRACKED;
@@ -401,28 +405,26 @@ TRACEPOINT_PROBE(sched, sched_process_fork)
     }
     struct tj_proc *p = tj_proc_begin(PROC_FORK, pid_tgid);
     if (!p)
-        return 0;
+        return;
     p->pid = child;      /* the new task's tid; the loader tells a thread from a process */
     p->tid = child;
     p->ppid = tgid;
     p->aux = (u32)pid_tgid;  /* the tid that forked */
-    TP_DATA_LOC_READ_STR(p->filename, child_comm, 16);
+    tj_read_kernel_str(p->filename, 16, child_comm_data);
     if (procs.ringbuf_output(p, sizeof(*p), 0) != 0)
         tj_count(CNT_PROCS_LOST);
-    return 0;
 }
 
-TRACEPOINT_PROBE(sched, sched_process_exec)
+static __always_inline void tj_on_exec(u32 old, void *filename)
 {
     u64 pid_tgid = bpf_get_current_pid_tgid();
     u32 tgid = pid_tgid >> 32;
     u8 *state = tracked.lookup(&tgid);
     if (!state || !*state)
-        return 0;
+        return;
     if (*state == TJ_ARMED)
         *state = TJ_TRACKED;
     /* a non-leader thread that execs takes over the leader's pid: its old tid is gone */
-    u32 old = args->old_pid;
     if (old != tgid) {
         u8 *gone = tracked.lookup(&old);
         if (gone && *gone) {
@@ -432,23 +434,21 @@ TRACEPOINT_PROBE(sched, sched_process_exec)
     }
     struct tj_proc *p = tj_proc_begin(PROC_EXEC, pid_tgid);
     if (!p)
-        return 0;
-    p->aux = args->old_pid;
-    TP_DATA_LOC_READ_STR(p->filename, filename, TJ_PATH_LEN);
+        return;
+    p->aux = old;
+    tj_read_kernel_str(p->filename, TJ_PATH_LEN, filename);
     if (procs.ringbuf_output(p, sizeof(*p), 0) != 0)
         tj_count(CNT_PROCS_LOST);
-    return 0;
 }
 
-TRACEPOINT_PROBE(sched, sched_process_exit)
+static __always_inline void tj_on_exit(int dead)
 {
     u64 pid_tgid = bpf_get_current_pid_tgid();
     u32 tgid = pid_tgid >> 32;
     u32 tid = (u32)pid_tgid;
     u8 *state = tracked.lookup(&tgid);
     if (!state || !*state)
-        return 0;
-    int dead = args->group_dead;
+        return;
     if (*state == TJ_TRACKED) {
         struct tj_proc *p = tj_proc_begin(PROC_EXIT, pid_tgid);
         if (p) {
@@ -469,5 +469,50 @@ TRACEPOINT_PROBE(sched, sched_process_exit)
         *state = 0;
         tj_live_add(-1);
     }
+}
+
+#if TJ_RAW_SCHED
+/* sched_process_fork(struct task_struct *parent, struct task_struct *child) */
+RAW_TRACEPOINT_PROBE(sched_process_fork)
+{
+    void *child = (void *)ctx->args[1];
+    u32 pid = 0;
+    bpf_probe_read_kernel(&pid, sizeof(pid), child + TJ_OFF_TASK_PID);
+    tj_on_fork(child, pid, child + TJ_OFF_TASK_COMM);
     return 0;
 }
+
+/* sched_process_exec(struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm) */
+RAW_TRACEPOINT_PROBE(sched_process_exec)
+{
+    void *name = 0;
+    bpf_probe_read_kernel(&name, sizeof(name), (void *)ctx->args[2] + TJ_OFF_BPRM_FILENAME);
+    tj_on_exec((u32)ctx->args[1], name);
+    return 0;
+}
+
+/* sched_process_exit(struct task_struct *p, bool group_dead) */
+RAW_TRACEPOINT_PROBE(sched_process_exit)
+{
+    tj_on_exit((ctx->args[1] & 0xff) != 0);
+    return 0;
+}
+#else
+TRACEPOINT_PROBE(sched, sched_process_fork)
+{
+    tj_on_fork(0, args->child_pid, (void *)args + (args->data_loc_child_comm & 0xFFFF));
+    return 0;
+}
+
+TRACEPOINT_PROBE(sched, sched_process_exec)
+{
+    tj_on_exec(args->old_pid, (void *)args + (args->data_loc_filename & 0xFFFF));
+    return 0;
+}
+
+TRACEPOINT_PROBE(sched, sched_process_exit)
+{
+    tj_on_exit(args->group_dead);
+    return 0;
+}
+#endif
