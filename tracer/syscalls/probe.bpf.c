@@ -333,7 +333,7 @@ RAW_TRACEPOINT_PROBE(sys_exit)
     u8 *state = tracked.lookup(&tgid);
     if (!state || !*state)
         return 0;
-    struct tj_regs r = {};
+    struct tj_regs r;    /* only r10..ip (and sp, read below) are ever read: no 168-byte memset per syscall */
     bpf_probe_read_kernel(&r.r10, TJ_REGS_LEN, (void *)ctx->args[0] + TJ_REGS_FROM);
     s64 nr = r.orig_ax;
     s64 ret = ctx->args[1];
