@@ -206,6 +206,13 @@ def main() -> int:
               f"scaled linearly to count={n:,})")
     print(f"fixed start-up: tinyjail trace -- /bin/true {med['startup']:.2f} s "
           f"(python -m tinyjail --version alone {med['python']:.2f} s)")
+    for key, label in (("trace", "--no-stacks"), ("trace+st", "stacks on")):
+        # where the wall time of a traced run goes, from the recorder's own clock (meta.timing_s)
+        phases = {p: statistics.median(float(x["timing_s"][p]) for x in metas[key])  # type: ignore[index]
+                  for p in ("startup", "command", "finish")}
+        rest = med[key] - sum(phases.values())
+        print(f"phases ({label}): compile+attach {phases['startup']:.2f} s, CMD {phases['command']:.2f} s, "
+              f"finish {phases['finish']:.2f} s, Python start-up + exit {rest:.2f} s")
     return 0
 
 
