@@ -11,10 +11,9 @@ APT_PACKAGES=(
   python3-bpfcc libbpfcc bpfcc-tools            # bcc (Python module for the system python)
   linux-headers-amd64                           # headers tree for bcc when none matches the kernel
   runc busybox-static                           # OCI runtime tests
-  chromium chromium-driver                      # dashboard browser tests
+  chromium chromium-driver fonts-dejavu-core    # dashboard browser tests (a font for screenshots)
   strace bubblewrap                             # benchmark baselines
   sqlite3 curl xz-utils                         # sample workloads
-  auditd                                        # ausearch/auditctl for debugging (daemon not started)
   manpages-dev                                  # man2 NAME lines for tools/gen_descriptions.py
 )
 
@@ -32,8 +31,6 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q >/dev/null
   apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
-  # auditd would compete with our NETLINK_AUDIT reader; keep it installed but stopped.
-  systemctl disable --now auditd >/dev/null 2>&1 || service auditd stop >/dev/null 2>&1 || true
 fi
 
 # bcc needs a kernel headers tree at /lib/modules/$(uname -r)/build.
