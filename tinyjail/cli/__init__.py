@@ -20,7 +20,7 @@ from tinyjail.errors import PolicyError, TinyjailError
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "trace": ("trace", "trace", "Record every syscall of a command and its children with eBPF."),
     "profile": ("profile", "profile", "Write an OCI seccomp profile from one or more traces."),
-    "explain": ("explain", "explain", "Say what a syscall does, where it was made, if a policy allows it."),
+    "explain": ("explain", "explain", "What a syscall does, where it is called, if a policy allows it."),
     "analyze": ("analyze", "analyze", "Static pre-analysis of an ELF binary and its libraries."),
     "refine": ("refine", "refine", "Fuzz a command under a candidate policy to find missed syscalls."),
     "run": ("run", "run", "Run a command under a policy (enforce or complain mode)."),
