@@ -40,7 +40,7 @@ EVENT_COLUMNS: dict[str, str] = {
     "arg3": "uint64", "arg4": "uint64", "arg5": "uint64",
     "ret": "int64",          # raw return value; -4095..-1 is -errno
     "errno": "category",     # "ENOENT"... decoded from ret, missing when the call succeeded
-    "duration_ns": "int64",  # exit - entry; -1 when one side was not seen
+    "duration_ns": "int64",  # exit - entry; -1 when not measured (exit-only recording) or one side unseen
     "stack_id": "int32",     # key into stacks.stack_id; -1 when no stack was taken
     "ip": "uint64",          # user instruction pointer right after the syscall instruction
     "path": "string",        # path-like argument (open/openat/execve/stat*/unlink*/rename*/connect), bounded
