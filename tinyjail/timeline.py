@@ -30,7 +30,7 @@ FORMAT_VERSION = 1
 
 # name -> pandas dtype. "category" columns are stored as Parquet dictionaries.
 EVENT_COLUMNS: dict[str, str] = {
-    "ts": "int64",           # ns, CLOCK_MONOTONIC, at syscall entry (exit time when entry unseen)
+    "ts": "int64",           # ns, CLOCK_MONOTONIC: entry with --durations, else (or entry unseen) exit
     "pid": "int32",          # thread group id (what userspace calls the pid)
     "tid": "int32",          # thread id
     "comm": "category",      # task comm at the time of the call
