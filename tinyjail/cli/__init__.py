@@ -21,14 +21,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "trace": ("trace", "trace", "Record every syscall of a command and its children with eBPF."),
     "profile": ("profile", "profile", "Write an OCI seccomp profile from one or more traces."),
     "explain": ("explain", "explain", "What a syscall does, where it is called, if a policy allows it."),
-    "analyze": ("analyze", "analyze", "Static pre-analysis of an ELF binary and its libraries."),
-    "refine": ("refine", "refine", "Fuzz a command under a candidate policy to find missed syscalls."),
     "run": ("run", "run", "Run a command under a policy (enforce or complain mode)."),
     "compile": ("compile", "compile_cmd", "Compile a policy to raw BPF (and libseccomp's PFC text)."),
     "policy": ("policy", "policy", "Check, show, merge and diff OCI seccomp policies."),
     "groups": ("groups", "groups", "List syscall groups, their members, or the groups of a syscall."),
     "dashboard": ("dashboard", "dashboard", "Serve the web dashboard of traces and policies on loopback."),
-    "tui": ("tui", "tui", "Edit a policy in the terminal."),
 }
 
 
@@ -36,11 +33,11 @@ class LazyGroup(click.Group):
     """A click group whose subcommands are imported on first use."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return [name for name in COMMANDS if _module_exists(COMMANDS[name][0])]
+        return list(COMMANDS)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         spec = COMMANDS.get(cmd_name)
-        if spec is None or not _module_exists(spec[0]):
+        if spec is None:
             return None
         module = importlib.import_module(f"tinyjail.cli.{spec[0]}")
         cmd = getattr(module, spec[1])
@@ -52,12 +49,6 @@ class LazyGroup(click.Group):
         if rows:
             with formatter.section("Commands"):
                 formatter.write_dl(rows)
-
-
-def _module_exists(module: str) -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec(f"tinyjail.cli.{module}") is not None
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
