@@ -456,8 +456,13 @@ def record_to(
     linger: float = LINGER_S,
     env: dict[str, str] | None = None,
     ring_pages: int | None = None,
+    durations: bool = False,
 ) -> RecordResult:
     """Run ``argv`` under the probe and write its trace to ``output``; returns the summary.
+
+    By default each syscall is recorded at its exit only (``ts`` = exit time, ``duration_ns``
+    = -1: not measured), which halves the in-kernel cost per syscall; ``durations=True`` also
+    hooks the entry, so ``ts`` is the entry time and ``duration_ns`` exit - entry.
 
     Raises BackendUnavailable (no root/eBPF), UsageError/CommandNotFound (bad CMD), TraceError
     (``output`` exists without ``force``), EnforceError (the policy's filter could not load).
@@ -468,7 +473,7 @@ def record_to(
     try:
         return _record(argv, output, stacks=stacks, policy=policy, mode=mode, progress=progress,
                        force=force, stack_k=stack_k, linger=linger, env=env, ring_pages=ring_pages,
-                       old_mask=old_mask)
+                       durations=durations, old_mask=old_mask)
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
 
@@ -486,6 +491,7 @@ def _record(
     linger: float,
     env: dict[str, str] | None,
     ring_pages: int | None,
+    durations: bool,
     old_mask: Any,
 ) -> RecordResult:
     from tinyjail.enforce.runner import _Execve
@@ -512,7 +518,7 @@ def _record(
         filt = build_filter(policy, mode or "complain")
     execve = _Execve(path, argv, env)
 
-    opts = ProbeOptions(stack_k=stack_k if stacks else 0)
+    opts = ProbeOptions(stack_k=stack_k if stacks else 0, durations=durations)
     if ring_pages is not None:
         if ring_pages < 1 or ring_pages & (ring_pages - 1):
             raise UsageError(f"ring size must be a power of two pages, not {ring_pages}")
@@ -634,6 +640,7 @@ def _record(
             "duration_s": round(seconds, 6),
             "counters": counters,
             "stacks": {"enabled": stacks, "per_site": stack_k if stacks else 0, "note": stack_note},
+            "durations": durations,
             "root_pid": pid,
             "policy": None if policy is None else str(getattr(policy, "source", "") or "<policy>"),
             "mode": (mode or "complain") if policy is not None else None,
@@ -893,19 +900,20 @@ def record(
     force: bool = False,
     stack_k: int = 8,
     linger: float = LINGER_S,
+    durations: bool = False,
 ) -> Trace:
     """Record ``argv`` and return the loaded Trace (written to ``output``, or to a temporary
-    directory that is removed after loading)."""
+    directory that is removed after loading). ``durations``: see `record_to`."""
     from tinyjail import timeline
 
     if output is not None:
         result = record_to(argv, output, stacks=stacks, policy=policy, mode=mode, progress=progress,
-                           force=force, stack_k=stack_k, linger=linger)
+                           force=force, stack_k=stack_k, linger=linger, durations=durations)
         return timeline.load(result.path)
     tmp = Path(tempfile.mkdtemp(prefix="tinyjail-trace-"))
     try:
         result = record_to(argv, tmp / "trace", stacks=stacks, policy=policy, mode=mode, progress=progress,
-                           stack_k=stack_k, linger=linger)
+                           stack_k=stack_k, linger=linger, durations=durations)
         trace = timeline.load(result.path)
         trace.path = None
         return trace

@@ -30,9 +30,11 @@ def workload(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-@pytest.fixture(scope="module")
-def recorded(workload: Path, tmp_path_factory: pytest.TempPathFactory) -> timeline.Trace:
-    """One recording of the workload while an unrelated process makes the same syscalls."""
+@pytest.fixture(scope="module", params=[False, True], ids=["exit-only", "durations"])
+def recorded(workload: Path, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+             ) -> timeline.Trace:
+    """One recording of the workload while an unrelated process makes the same syscalls: at
+    sys_exit only (the default), and with entry timestamps (``durations=True``)."""
     from tinyjail.tracer import record
 
     if os.geteuid() != 0:
@@ -43,7 +45,7 @@ def recorded(workload: Path, tmp_path_factory: pytest.TempPathFactory) -> timeli
     try:
         time.sleep(0.2)
         out = tmp_path_factory.mktemp("rec") / "trace"
-        trace = record([str(workload)], output=out)
+        trace = record([str(workload)], output=out, durations=request.param)
     finally:
         noise.kill()
         noise.wait()
@@ -76,6 +78,13 @@ def test_exact_counts_per_process_and_thread(recorded: timeline.Trace) -> None:
     assert thread != root
     assert _count(recorded, "getgid", pid=root, tid=thread) == 5
     assert set(recorded.events["pid"].unique()) == {root, child}
+    # calls that never return are there too: the thread's exit, each process's exit_group
+    assert _count(recorded, "exit", pid=root, tid=thread) == 1
+    assert _count(recorded, "exit", pid=root, tid=root) == 0
+    assert _count(recorded, "exit_group", pid=root, tid=root) == 1
+    assert _count(recorded, "exit_group", pid=child) == 1
+    ends = recorded.events[recorded.events["name"] == "exit_group"]
+    assert sorted(ends["arg0"].tolist()) == [0, 3]
 
 
 @pytest.mark.bpf
@@ -114,7 +123,12 @@ def test_paths_errno_and_durations(recorded: timeline.Trace) -> None:
     ok = ev[ev["path"] == "/etc/hostname"]
     assert len(ok) == 1 and pd.isna(ok["errno"].iloc[0]) and int(ok["ret"].iloc[0]) >= 0
     getppid = ev[ev["name"] == "getppid"]
-    assert (getppid["duration_ns"] > 0).all()
+    if recorded.meta["durations"]:
+        assert (getppid["duration_ns"] > 0).all()
+    else:
+        # exit-only recording: nothing measured, ts is the exit time (so still in call order)
+        assert (ev["duration_ns"] == -1).all()
+    assert getppid["ts"].is_monotonic_increasing
     assert str(ev["name"].dtype) == "category"
 
 
@@ -172,7 +186,9 @@ def test_complain_mode_logs_what_policy_would_deny(workload: Path, tmp_path: Pat
 
 
 @pytest.mark.bpf
-def test_enforce_mode_denied_calls_appear_as_exit_without_entry(workload: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("durations", [False, True], ids=["exit-only", "durations"])
+def test_enforce_mode_denied_calls_appear_as_exit_without_entry(workload: Path, tmp_path: Path,
+                                                                durations: bool) -> None:
     from tinyjail.tracer import record
 
     from tinyjail import policy as policy_mod
@@ -182,12 +198,16 @@ def test_enforce_mode_denied_calls_appear_as_exit_without_entry(workload: Path, 
         "architectures": ["SCMP_ARCH_X86_64"],
         "syscalls": [{"names": ["getuid"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}],
     })
-    trace = record([str(workload)], output=tmp_path / "enforce", policy=pol, mode="enforce", stacks=False)
+    trace = record([str(workload)], output=tmp_path / "enforce", policy=pol, mode="enforce", stacks=False,
+                   durations=durations)
     assert trace.meta["exit_status"] == 3
     denied = trace.events[trace.events["name"] == "getuid"]
     assert len(denied) == 7
     assert set(denied["errno"].astype(str)) == {"EPERM"}
     assert (denied["duration_ns"] == -1).all()
+    if durations:   # allowed calls had their entry seen; the denied ones did not
+        allowed = trace.events[trace.events["name"] == "getppid"]
+        assert len(allowed) == 1000 and (allowed["duration_ns"] > 0).all()
 
 
 @pytest.mark.bpf
@@ -332,3 +352,5 @@ def test_fork_exec_exit_rows_with_either_sched_hook(raw_sched: bool, tmp_path: P
     assert set(exits["pid"].astype(int)) == {child, trace.meta["root_pid"]}
     assert trace.meta["exit_status"] == 3
     assert _count(trace, "execve", pid=child) == 1
+    assert _count(trace, "exit_group", pid=child) == 1     # from sched_process_exit, or sys_enter
+    assert _count(trace, "exit_group", pid=trace.meta["root_pid"]) == 1

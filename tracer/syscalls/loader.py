@@ -77,6 +77,7 @@ class ProbeOptions:
 
     stack_k: int = 8              # stacks per (syscall, user ip); 0 turns stacks off
     paths: bool = True
+    durations: bool = False       # also hook sys_enter for entry times (one more program + clock read)
     event_pages: int = 1 << 16    # 256 MiB: ~2.2M events, about a second of dd bs=1 at full speed
     path_pages: int = 1 << 12     # 16 MiB
     proc_pages: int = 1 << 13     # 32 MiB: ~7000 exec/fork/exit records in flight
@@ -116,6 +117,7 @@ def program_text(opts: ProbeOptions) -> str:
         "TJ_STACK_WORDS": STACK_WORDS,
         "TJ_STACK_K": opts.stack_k,
         "TJ_PATHS": int(opts.paths),
+        "TJ_DURATIONS": int(opts.durations),
         "TJ_SITES": opts.sites,
         "TJ_SITES_BITS": opts.sites.bit_length() - 1,
         "TJ_STACKS": opts.stacks,
@@ -126,6 +128,7 @@ def program_text(opts: ProbeOptions) -> str:
         "TJ_NR_EXECVEAT": _nr("execveat"),
         "TJ_NR_EXIT": _nr("exit"),
         "TJ_NR_EXIT_GROUP": _nr("exit_group"),
+        "TJ_NR_RT_SIGRETURN": _nr("rt_sigreturn"),
     }
     sched = sched_offsets()
     defines["TJ_RAW_SCHED"] = int(sched is not None)

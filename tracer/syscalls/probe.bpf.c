@@ -8,9 +8,14 @@
  *  - membership: `tracked` hash keyed by tgid (plus thread tids so exits can be matched);
  *    the launcher's child is ARMED (only its execve is recorded) and becomes TRACKED at exec.
  *  - one record per syscall, written at sys_exit (pt_regs still hold the six args, orig_ax
- *    is the number); sys_enter only stores the entry time per tid and copies path arguments,
- *    which must be read before the kernel or another thread changes that memory.
- *  - exit/exit_group never reach sys_exit: they are recorded at sys_enter.
+ *    is the number). By default (TJ_DURATIONS 0) only sys_exit is attached: ts is the exit
+ *    time, duration -1 (not measured), path arguments are read at exit (the user memory still
+ *    holds them; execve's comes from the exec hook, its old memory is gone).
+ *    With TJ_DURATIONS, sys_enter stores the entry time per tid and copies path arguments
+ *    before the kernel or another thread can change that memory.
+ *  - exit/exit_group never reach sys_exit: they are recorded from sched_process_exit with the
+ *    exiting task's saved registers (orig_ax is still the number), or at sys_enter when
+ *    sys_enter is attached anyway (TJ_ENTER_HOOK: durations on, or no BTF for the raw hooks).
  *  - every ring reserve failure is counted in `counters`, so the trace knows exactly what it lost.
  *  - user stacks only for the first TJ_STACK_K calls per (syscall, user ip); the rest are counted.
  */
@@ -22,6 +27,10 @@
 static long (*tj_read_user)(void *dst, u32 size, const void *src) = (void *)BPF_FUNC_probe_read_user;
 static long (*tj_read_user_str)(void *dst, u32 size, const void *src) = (void *)BPF_FUNC_probe_read_user_str;
 static long (*tj_read_kernel_str)(void *dst, u32 size, const void *src) = (void *)BPF_FUNC_probe_read_kernel_str;
+
+/* sys_enter is needed for entry times, and for exit/exit_group when the sched hooks cannot
+ * read the exiting task's registers (no kernel BTF: perf tracepoints, no bpf_task_pt_regs). */
+#define TJ_ENTER_HOOK (TJ_DURATIONS || !TJ_RAW_SCHED)
 
 #define TJ_ARMED 2
 #define TJ_TRACKED 1
@@ -106,7 +115,15 @@ struct tj_site {             /* one slot of the direct-mapped call-site cache */
 /* Indexed directly by pid/tid (< pid_max): an array lookup is inlined by the verifier, a hash
  * lookup costs a jhash and a bucket walk on every syscall of every process on the machine. */
 BPF_ARRAY(tracked, u8, TJ_PID_MAX);
+#if TJ_DURATIONS
 BPF_ARRAY(starts, struct tj_start, TJ_PID_MAX);
+#else
+/* tid -> the file name the exec hook saw, for the path of that tid's successful execve */
+struct tj_name {
+    char s[TJ_PATH_LEN];
+};
+BPF_HASH(exec_names, u32, struct tj_name, 4096);
+#endif
 BPF_ARRAY(live, s64, 1);
 BPF_ARRAY(sites, struct tj_site, TJ_SITES);
 /* stack id -> the word at the user sp when that stack was taken (the wrapper's caller) */
@@ -258,6 +275,7 @@ static __always_inline int tj_copy_paths(struct tj_regs *r, u32 tid, s64 nr, u64
     return 0;
 }
 
+#if TJ_ENTER_HOOK
 RAW_TRACEPOINT_PROBE(sys_enter)
 {
     u64 pid_tgid = bpf_get_current_pid_tgid();
@@ -268,14 +286,15 @@ RAW_TRACEPOINT_PROBE(sys_enter)
     s64 nr = ctx->args[1];
     if (*state == TJ_ARMED && !tj_is_exec(nr))
         return 0;
-    u32 tid = (u32)pid_tgid;
-    u64 ts = bpf_ktime_get_ns();
     if (nr == TJ_NR_EXIT || nr == TJ_NR_EXIT_GROUP) {
         struct tj_regs r = {};
         bpf_probe_read_kernel(&r.r10, TJ_REGS_LEN, (void *)ctx->args[0] + TJ_REGS_FROM);
-        tj_emit(ctx, &r, (void *)ctx->args[0], pid_tgid, nr, ts, -1, 0);
+        tj_emit(ctx, &r, (void *)ctx->args[0], pid_tgid, nr, bpf_ktime_get_ns(), -1, 0);
         return 0;
     }
+#if TJ_DURATIONS
+    u32 tid = (u32)pid_tgid;
+    u64 ts = bpf_ktime_get_ns();
     struct tj_start *s = starts.lookup(&tid);
     if (!s) {
         tj_count(CNT_STARTS_FULL);
@@ -292,8 +311,35 @@ RAW_TRACEPOINT_PROBE(sys_enter)
         s->path_retry = tj_copy_paths(&r, tid, nr, ts, 0);
     }
 #endif
+#endif
     return 0;
 }
+#endif
+
+#if !TJ_DURATIONS
+/* A successful execve replaced the memory its path argument was in: the exec hook kept the
+ * file name the kernel opened (exec_names[tid]). */
+static __always_inline void tj_exec_path(u32 tid, s64 nr, u64 ts)
+{
+    struct tj_name *name = exec_names.lookup(&tid);
+    if (!name)
+        return;
+    struct tj_path *p = paths.ringbuf_reserve(sizeof(struct tj_path));
+    if (!p) {
+        tj_count(CNT_PATHS_LOST);
+    } else {
+        p->ts = ts;
+        p->tid = tid;
+        p->nr = nr;
+        p->kind = 1;
+        p->len0 = 0;
+        p->p1[0] = 0;
+        tj_read_kernel_str(p->p0, sizeof(p->p0), name->s);
+        paths.ringbuf_submit(p, BPF_RB_NO_WAKEUP);
+    }
+    exec_names.delete(&tid);
+}
+#endif
 
 static __always_inline void tj_emit_start(struct tj_regs *r, u64 pid_tgid, u64 ts)
 {
@@ -343,6 +389,7 @@ RAW_TRACEPOINT_PROBE(sys_exit)
     u64 now = bpf_ktime_get_ns();
     u64 ts = now;
     s64 dur = -1;
+#if TJ_DURATIONS
     struct tj_start *s = starts.lookup(&tid);
     if (s && s->ts && (s->nr == nr || nr == -1)) {
         /* nr == -1: rt_sigreturn restored a frame whose orig_ax is -1 */
@@ -355,6 +402,18 @@ RAW_TRACEPOINT_PROBE(sys_exit)
             tj_copy_paths(&r, tid, nr, ts, 1);
 #endif
     }
+#else
+    /* rt_sigreturn restored a frame whose orig_ax is -1; no other x86_64 call leaves -1 there
+     * (short of a deliberate syscall(-1), which this mode then names rt_sigreturn) */
+    if (nr == -1)
+        nr = TJ_NR_RT_SIGRETURN;
+#if TJ_PATHS
+    if (tj_is_exec(nr) && ret == 0)
+        tj_exec_path(tid, nr, ts);
+    else
+        tj_copy_paths(&r, tid, nr, ts, 1);
+#endif
+#endif
     tj_emit(ctx, &r, (void *)ctx->args[0], pid_tgid, nr, ts, dur, ret);
     if (ret == 0 && tj_is_exec(nr)) {
         bpf_probe_read_kernel(&r.sp, sizeof(r.sp), (void *)ctx->args[0] + TJ_REGS_SP);
@@ -437,6 +496,10 @@ static __always_inline void tj_on_exec(u32 old, void *filename)
         return;
     p->aux = old;
     tj_read_kernel_str(p->filename, TJ_PATH_LEN, filename);
+#if !TJ_DURATIONS && TJ_PATHS
+    u32 tid = (u32)pid_tgid;
+    exec_names.update(&tid, (struct tj_name *)p->filename);
+#endif
     if (procs.ringbuf_output(p, sizeof(*p), 0) != 0)
         tj_count(CNT_PROCS_LOST);
 }
@@ -457,9 +520,11 @@ static __always_inline void tj_on_exit(int dead)
                 tj_count(CNT_PROCS_LOST);
         }
     }
+#if TJ_DURATIONS
     struct tj_start *s = starts.lookup(&tid);
     if (s)
         s->ts = 0;
+#endif
     u8 *mine = tracked.lookup(&tid);
     if (tid != tgid && mine && *mine) {
         *mine = 0;
@@ -472,6 +537,29 @@ static __always_inline void tj_on_exit(int dead)
 }
 
 #if TJ_RAW_SCHED
+#if !TJ_ENTER_HOOK
+/* exit/exit_group never return, so sys_exit never sees them. The exiting task's saved user
+ * registers still say which call it was (orig_ax) and its argument; a task killed by a signal
+ * has another number there (the call it was in, or -1) and records nothing. */
+static __always_inline void tj_exit_call(void *ctx)
+{
+    u64 pid_tgid = bpf_get_current_pid_tgid();
+    u32 tgid = pid_tgid >> 32;
+    u8 *state = tracked.lookup(&tgid);
+    if (!state || *state != TJ_TRACKED)
+        return;
+    void *kregs = (void *)bpf_task_pt_regs(bpf_get_current_task_btf());
+    if (!kregs)
+        return;
+    struct tj_regs r;
+    bpf_probe_read_kernel(&r.r10, TJ_REGS_LEN, kregs + TJ_REGS_FROM);
+    s64 nr = r.orig_ax;
+    if (nr != TJ_NR_EXIT && nr != TJ_NR_EXIT_GROUP)
+        return;
+    tj_emit(ctx, &r, kregs, pid_tgid, nr, bpf_ktime_get_ns(), -1, 0);
+}
+#endif
+
 /* sched_process_fork(struct task_struct *parent, struct task_struct *child) */
 RAW_TRACEPOINT_PROBE(sched_process_fork)
 {
@@ -494,6 +582,9 @@ RAW_TRACEPOINT_PROBE(sched_process_exec)
 /* sched_process_exit(struct task_struct *p, bool group_dead) */
 RAW_TRACEPOINT_PROBE(sched_process_exit)
 {
+#if !TJ_ENTER_HOOK
+    tj_exit_call(ctx);
+#endif
     tj_on_exit((ctx->args[1] & 0xff) != 0);
     return 0;
 }
