@@ -31,6 +31,26 @@ def test_exit_status_and_streams_pass_through(run_cli: Run, tmp_path: Path) -> N
 
 
 @pytest.mark.bpf
+def test_durations_only_when_asked(run_cli: Run, tmp_path: Path) -> None:
+    """Exit-only by default (duration_ns -1, ts at exit); --durations measures every returning call."""
+    cmd = ["sh", "-c", "cat /etc/hostname >/dev/null"]
+    assert run_cli("trace", "-o", str(tmp_path / "exit"), "--", *cmd).returncode == 0
+    assert run_cli("trace", "--durations", "-o", str(tmp_path / "dur"), "--", *cmd).returncode == 0
+    plain, timed = timeline.load(tmp_path / "exit"), timeline.load(tmp_path / "dur")
+    assert plain.meta["durations"] is False and timed.meta["durations"] is True
+    assert (plain.events["duration_ns"] == -1).all()
+    ev = timed.events
+    # a new child's first return (from vfork/clone, ret 0) has no entry of its own
+    child_return = ev["name"].isin(["fork", "vfork", "clone", "clone3"]) & (ev["ret"] == 0)
+    returning = ev[~ev["name"].isin(["exit", "exit_group"]) & ~child_return]
+    assert len(returning) > 50 and (returning["duration_ns"] >= 0).all()
+    for trace in (plain, timed):    # same calls either way, paths included
+        names = trace.events["name"].astype(str)
+        assert (names == "exit_group").sum() == 2
+        assert (trace.events["path"] == "/etc/hostname").sum() == 1
+
+
+@pytest.mark.bpf
 def test_stdin_reaches_the_command(tinyjail_cmd: list[str], tmp_path: Path) -> None:
     proc = subprocess.run([*tinyjail_cmd, "trace", "-o", str(tmp_path / "t"), "--", "cat"], input="hello\n",
                           capture_output=True, text=True, timeout=120)
