@@ -6,10 +6,12 @@ is timed as a whole command (Python start-up, bcc compile, Parquet writing inclu
 compared with the plain run of the same invocation. Runs are interleaved and repeated; the
 medians are reported because other work shares this machine.
 
-    floor      a no-op RAW_TRACEPOINT_PROBE on sys_enter and sys_exit: what merely enabling the
-               tracepoints costs (Python + bcc compile included, like the tracer)
+    floor      a no-op RAW_TRACEPOINT_PROBE on sys_exit: what merely enabling the hook the
+               default recording uses costs (Python + bcc compile included, like the tracer)
+    floor2     the same on sys_enter and sys_exit: the floor of `trace --durations`
     trace      tinyjail trace --no-stacks -o T -- dd ...   (every event written to Parquet)
     trace+st   tinyjail trace -o T -- dd ...                (stacks on, the default)
+    trace+dur  tinyjail trace --durations -o T -- dd ...    (stacks on, entry hooked too)
     strace     strace -f -o /dev/null dd ... at a smaller N (it is ~100-500x slower), scaled to N:
                plain(N) + (strace(n) - plain(n)) * N / n
 
@@ -33,15 +35,18 @@ from pathlib import Path
 FLOOR = r"""
 import subprocess, sys
 from bcc import BPF
-b = BPF(text=b'''
-RAW_TRACEPOINT_PROBE(sys_enter) { return 0; }
-RAW_TRACEPOINT_PROBE(sys_exit) { return 0; }
-''')
-sys.exit(subprocess.run(sys.argv[1:], stderr=subprocess.DEVNULL).returncode)
+text = b'RAW_TRACEPOINT_PROBE(sys_exit) { return 0; }\n'
+if sys.argv[1] == "enter+exit":
+    text += b'RAW_TRACEPOINT_PROBE(sys_enter) { return 0; }\n'
+b = BPF(text=text)
+sys.exit(subprocess.run(sys.argv[2:], stderr=subprocess.DEVNULL).returncode)
 """
 
 
 PROBES: dict[str, str] = {
+    "raw tracepoint sys_exit only, no-op": """
+RAW_TRACEPOINT_PROBE(sys_exit) { return 0; }
+""",
     "raw tracepoints, no-op": """
 RAW_TRACEPOINT_PROBE(sys_enter) { return 0; }
 RAW_TRACEPOINT_PROBE(sys_exit) { return 0; }
@@ -77,8 +82,9 @@ print(time.perf_counter() - start)
 TRACER_KERNEL_ONLY = r"""
 import os, sys, time
 from tinyjail.tracer.syscalls.loader import Probe, ProbeOptions
-stacks = int(sys.argv[1])
-probe = Probe(ProbeOptions(stack_k=stacks, event_pages=1 << 17))   # 512 MiB: no drain needed
+stacks = int(sys.argv[1].rstrip("d"))
+durations = sys.argv[1].endswith("d")    # "8d": stacks on, entry hooked too
+probe = Probe(ProbeOptions(stack_k=stacks, durations=durations, event_pages=1 << 17))   # 512 MiB: no drain
 r, w = os.pipe()
 pid = os.fork()
 if pid == 0:
@@ -101,7 +107,8 @@ def probe_variants(n: int, repeat: int) -> None:
     """dd time (compile excluded) under minimal programs: what each hook style costs, and what
     tinyjail's own probe costs in the kernel when nothing consumes its ring."""
     kernel_only = {"tinyjail probe, ring not consumed, no stacks": "0",
-                   "tinyjail probe, ring not consumed, stacks": "8"}
+                   "tinyjail probe, ring not consumed, stacks": "8",
+                   "tinyjail probe, ring not consumed, --durations": "8d"}
     results: dict[str, list[float]] = {"plain": [], **{k: [] for k in (*PROBES, *kernel_only)}}
     for _ in range(repeat):
         results["plain"].append(timed(dd(n)))
@@ -133,10 +140,12 @@ def timed(argv: list[str]) -> float:
     return time.perf_counter() - start
 
 
-def trace_run(n: int, stacks: bool, out: Path) -> tuple[float, dict[str, object]]:
+def trace_run(n: int, stacks: bool, out: Path, durations: bool = False) -> tuple[float, dict[str, object]]:
     argv = [sys.executable, "-m", "tinyjail", "trace", "--force", "-o", str(out)]
     if not stacks:
         argv.append("--no-stacks")
+    if durations:
+        argv.append("--durations")
     took = timed([*argv, "--", *dd(n)])
     meta = json.loads((out / "meta.json").read_text())
     return took, meta
@@ -158,19 +167,20 @@ def main() -> int:
         probe_variants(n, args.repeat)
         return 0
     tmp = Path(tempfile.mkdtemp(prefix="bench-trace-"))
-    samples: dict[str, list[float]] = {k: [] for k in ("plain", "floor", "trace", "trace+st", "plain-small",
-                                                       "strace", "startup", "python")}
-    metas: dict[str, list[dict[str, object]]] = {"trace": [], "trace+st": []}
+    samples: dict[str, list[float]] = {k: [] for k in ("plain", "floor", "floor2", "trace", "trace+st",
+                                                       "trace+dur", "plain-small", "strace", "startup",
+                                                       "python")}
+    metas: dict[str, list[dict[str, object]]] = {"trace": [], "trace+st": [], "trace+dur": []}
     try:
         for rep in range(args.repeat):
             samples["plain"].append(timed(dd(n)))
-            samples["floor"].append(timed([sys.executable, "-c", FLOOR, *dd(n)]))
-            t, meta = trace_run(n, False, tmp / "t")
-            samples["trace"].append(t)
-            metas["trace"].append(meta)
-            t, meta = trace_run(n, True, tmp / "ts")
-            samples["trace+st"].append(t)
-            metas["trace+st"].append(meta)
+            samples["floor"].append(timed([sys.executable, "-c", FLOOR, "exit", *dd(n)]))
+            samples["floor2"].append(timed([sys.executable, "-c", FLOOR, "enter+exit", *dd(n)]))
+            for key, stacks, durations in (("trace", False, False), ("trace+st", True, False),
+                                           ("trace+dur", True, True)):
+                t, meta = trace_run(n, stacks, tmp / key, durations)
+                samples[key].append(t)
+                metas[key].append(meta)
             samples["startup"].append(timed([sys.executable, "-m", "tinyjail", "trace", "--force", "-o",
                                              str(tmp / "true"), "--", "/bin/true"]))
             samples["python"].append(timed([sys.executable, "-m", "tinyjail", "--version"]))
@@ -188,8 +198,11 @@ def main() -> int:
           f"load average {os.getloadavg()[0]:.2f}, {os.cpu_count()} CPUs")
     print(f"{'variant':<34} {'wall s':>8} {'ratio':>7} {'events/s':>12} {'events':>12} {'dropped':>8}")
     print(f"{'plain dd':<34} {plain:8.2f} {1.0:7.2f}")
-    print(f"{'floor (no-op raw tracepoints)':<34} {med['floor']:8.2f} {med['floor'] / plain:7.2f}")
-    for key, label in (("trace", "tinyjail trace --no-stacks"), ("trace+st", "tinyjail trace (stacks on)")):
+    print(f"{'floor: no-op raw tp on sys_exit':<34} {med['floor']:8.2f} {med['floor'] / plain:7.2f}")
+    print(f"{'floor: no-op on sys_enter+sys_exit':<34} {med['floor2']:8.2f} {med['floor2'] / plain:7.2f}")
+    traced = (("trace", "tinyjail trace --no-stacks"), ("trace+st", "tinyjail trace (stacks on)"),
+              ("trace+dur", "tinyjail trace --durations"))
+    for key, label in traced:
         m = metas[key]
         events = statistics.median(int(x["events"]) for x in m)  # type: ignore[call-overload]
         dropped = max(int(x["dropped"]) for x in m)  # type: ignore[call-overload]
@@ -206,7 +219,7 @@ def main() -> int:
               f"scaled linearly to count={n:,})")
     print(f"fixed start-up: tinyjail trace -- /bin/true {med['startup']:.2f} s "
           f"(python -m tinyjail --version alone {med['python']:.2f} s)")
-    for key, label in (("trace", "--no-stacks"), ("trace+st", "stacks on")):
+    for key, label in (("trace", "--no-stacks"), ("trace+st", "stacks on"), ("trace+dur", "--durations")):
         # where the wall time of a traced run goes, from the recorder's own clock (meta.timing_s)
         phases = {p: statistics.median(float(x["timing_s"][p]) for x in metas[key])  # type: ignore[index]
                   for p in ("startup", "command", "finish")}
