@@ -164,7 +164,7 @@ def _syscall_lines(ev: pd.DataFrame, t0: int) -> Iterator[str]:
         if not no_path:
             extra += f',"path":{json.dumps(path)}'
         if unk:
-            extra += ',"duration":"not measured (recorded at exit only, or entry not seen)"'
+            extra += ',"duration":"unknown (not measured: recorded at exit only; or entry not seen)"'
         cat = "syscall" if no_err else "syscall,error"
         yield (
             f'{{"name":{name},"cat":"{cat}","ph":"X","ts":{t!r},"dur":{dur!r},"pid":{pid},"tid":{tid},'
