@@ -23,7 +23,8 @@ from ._libseccomp import (
     plan,
 )
 from .complain import ComplainReport, Violation, write_report
-from .runner import CommandNotFound, Denial, RunResult, apply_in_child, preexec_fn, run
+from .launch import CommandNotFound
+from .runner import Denial, RunResult, apply_in_child, preexec_fn, run
 
 __all__ = [
     "BPF_MAXINSNS",

@@ -17,25 +17,23 @@ CMD and are not sent twice. tinyjail exits with CMD's status, 128+N when a signa
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 import errno
 import json
 import os
-import shutil
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from tinyjail.errors import BackendUnavailable, EnforceError, TinyjailError, UsageError
+from tinyjail.errors import BackendUnavailable, EnforceError
 from tinyjail.policy import Policy
 
 from . import _libseccomp
 from .complain import ComplainReport, build_report, policy_logged_names
 from .family import ProcessFamily
+from .launch import Execve, exec_child, resolve_command
 
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 SI_KERNEL = 0x80
@@ -47,12 +45,6 @@ STARTUP_SYSCALLS = frozenset({
     "set_robust_list", "rseq", "prlimit64", "getrandom", "readlink", "uname",
 })
 """What a dynamically linked program calls before main (ld.so and libc start-up)."""
-
-
-class CommandNotFound(TinyjailError):
-    """CMD does not exist or is not executable (exit status as a shell gives)."""
-
-    exit_code = 127
 
 
 @dataclass
@@ -92,40 +84,6 @@ class RunResult:
     seconds: float = 0.0
 
 
-def _resolve_command(argv: Sequence[str]) -> str:
-    if not argv:
-        raise UsageError("no command given (tinyjail run --policy P.json -- CMD [ARGS])")
-    cmd = argv[0]
-    path = cmd if "/" in cmd else shutil.which(cmd)
-    if path is None or not os.path.exists(path):
-        raise CommandNotFound(f"{cmd}: command not found")
-    if not os.access(path, os.X_OK) or os.path.isdir(path):
-        err = CommandNotFound(f"{cmd}: permission denied (not an executable file)")
-        err.exit_code = 126
-        raise err
-    return path
-
-
-class _Execve:
-    """execve with its argument arrays built before fork, so the child allocates nothing."""
-
-    def __init__(self, path: str, argv: Sequence[str], env: dict[str, str] | None) -> None:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        self._fn = libc.execve
-        strings = ctypes.POINTER(ctypes.c_char_p)
-        self._fn.argtypes = (ctypes.c_char_p, strings, strings)
-        self._fn.restype = ctypes.c_int
-        environ = os.environ if env is None else env
-        self._path = os.fsencode(path)
-        self._argv = (ctypes.c_char_p * (len(argv) + 1))(*[os.fsencode(a) for a in argv], None)
-        pairs = [os.fsencode(k) + b"=" + os.fsencode(v) for k, v in environ.items()]
-        self._envp = (ctypes.c_char_p * (len(pairs) + 1))(*pairs, None)
-
-    def __call__(self) -> int:
-        self._fn(self._path, self._argv, self._envp)
-        return ctypes.get_errno()
-
-
 def _open_audit() -> Any:
     """The kernel audit reader (tinyjail.audit), or a BackendUnavailable explaining why not."""
     try:
@@ -156,28 +114,6 @@ def preexec_fn(policy: Policy, mode: str = "enforce") -> Callable[[], None]:
     return lambda: apply_in_child(filt)
 
 
-def _child(filt: Any, execve: _Execve, status_w: int, old_mask: Iterable[int]) -> None:
-    """Runs in the forked child: load the filter, exec. Never returns."""
-    code = 125
-    try:
-        signal.signal(signal.SIGPIPE, signal.SIG_DFL)   # Python ignores these; CMD must not inherit that
-        signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
-        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
-        try:
-            filt.load()
-        except OSError as err:
-            os.write(status_w, b"L%d" % (err.errno or 0))
-            os._exit(125)
-        eno = execve()
-        code = 127 if eno == errno.ENOENT else 126
-        os.write(status_w, b"E%d" % eno)
-    except BaseException:
-        with contextlib.suppress(BaseException):
-            os.write(status_w, b"L0")
-    finally:
-        os._exit(code)
-
-
 def run(
     policy: Policy,
     argv: Sequence[str],
@@ -193,8 +129,8 @@ def run(
     audit records.
     """
     filt = _libseccomp.build_filter(policy, mode)           # fail closed before anything runs
-    path = _resolve_command(argv)
-    execve = _Execve(path, argv, env)
+    path = resolve_command(argv)
+    execve = Execve(path, argv, env)
     if need_audit is None:
         need_audit = mode == "complain"
 
@@ -216,7 +152,7 @@ def run(
         started = time.monotonic()
         pid = os.fork()
         if pid == 0:
-            _child(filt, execve, status_w, old_mask)
+            exec_child(filt, execve, status_w, old_mask)
         family.set_root(pid)
         os.close(status_w)
         status_w = -1

@@ -422,11 +422,9 @@ class Drainer:
 
 
 def _resolve(argv: Sequence[str]) -> str:
-    if not argv:
-        raise UsageError("no command given (tinyjail trace -o TRACE -- CMD [ARGS])")
-    from tinyjail.enforce.runner import _resolve_command
+    from tinyjail.enforce.launch import resolve_command
 
-    return _resolve_command(argv)
+    return resolve_command(argv, usage="tinyjail trace -o TRACE -- CMD [ARGS]")
 
 
 def _check_output(output: Path, force: bool) -> None:
@@ -494,7 +492,7 @@ def _record(
     durations: bool,
     old_mask: Any,
 ) -> RecordResult:
-    from tinyjail.enforce.runner import _Execve
+    from tinyjail.enforce.launch import Execve, exec_child
     from tinyjail.tracer.syscalls.loader import (
         PROC_EXEC,
         PROC_FORK,
@@ -516,7 +514,7 @@ def _record(
         from tinyjail.enforce import build_filter
 
         filt = build_filter(policy, mode or "complain")
-    execve = _Execve(path, argv, env)
+    execve = Execve(path, argv, env)
 
     opts = ProbeOptions(stack_k=stack_k if stacks else 0, durations=durations)
     if ring_pages is not None:
@@ -565,7 +563,8 @@ def _record(
         try:
             pid = os.fork()
             if pid == 0:  # pragma: no cover - the child execs or exits
-                _child(go_r, go_w, status_w, old_mask, filt, execve)
+                os.close(go_w)
+                exec_child(filt, execve, status_w, old_mask, go_r=go_r)
             os.close(go_r)
             os.close(status_w)
             probe.arm(pid)
@@ -684,32 +683,6 @@ def _save_with_events(trace: Trace, out: Path, tmp_events: Path | None) -> None:
     timeline.save(trace, out, force=True)
     if tmp_events is not None:
         os.replace(tmp_events, out / "events.parquet")
-
-
-def _child(go_r: int, go_w: int, status_w: int, old_mask: Any, filt: Any, execve: Any) -> None:
-    """In the forked child: wait until armed, load the filter if any, exec. Never returns."""
-    code = 125
-    try:
-        os.close(go_w)
-        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
-        signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
-        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
-        os.read(go_r, 1)
-        os.close(go_r)
-        if filt is not None:
-            try:
-                filt.load()
-            except OSError as err:
-                os.write(status_w, b"L%d" % (err.errno or 0))
-                os._exit(125)
-        eno = execve()
-        code = 127 if eno == errno.ENOENT else 126
-        os.write(status_w, b"E%d" % eno)
-    except BaseException:
-        with contextlib.suppress(BaseException):
-            os.write(status_w, b"L0")
-    finally:
-        os._exit(code)
 
 
 def _wait(pid: int, prog: Progress, show: bool, probe: Probe) -> int:
