@@ -21,6 +21,11 @@ from typing import Any
 
 from tinyjail.errors import TinyjailError, UsageError
 
+FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
+"""Signals sent to tinyjail that it passes on to CMD."""
+SI_KERNEL = 0x80
+"""si_code of a signal the terminal sent to the whole foreground group: CMD has it already."""
+
 
 class CommandNotFound(TinyjailError):
     """CMD does not exist (exit 127) or is not executable (exit 126), as a shell reports it."""
@@ -92,4 +97,30 @@ def exec_child(
         os._exit(code)
 
 
-__all__ = ["CommandNotFound", "Execve", "exec_child", "resolve_command"]
+def read_status(fd: int) -> bytes:
+    """Everything the child wrote on its status pipe: empty when execve succeeded (CLOEXEC)."""
+    chunks: list[bytes] = []
+    while True:
+        data = os.read(fd, 64)
+        if not data:
+            return b"".join(chunks)
+        chunks.append(data)
+
+
+def exit_status(wait_status: int) -> int:
+    """CMD's exit status as a shell gives it: 128+N when signal N killed it."""
+    if os.WIFSIGNALED(wait_status):
+        return 128 + os.WTERMSIG(wait_status)
+    return os.WEXITSTATUS(wait_status)
+
+
+__all__ = [
+    "FORWARDED",
+    "SI_KERNEL",
+    "CommandNotFound",
+    "Execve",
+    "exec_child",
+    "exit_status",
+    "read_status",
+    "resolve_command",
+]

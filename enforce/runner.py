@@ -33,10 +33,8 @@ from tinyjail.policy import Policy
 from . import _libseccomp
 from .complain import ComplainReport, build_report, policy_logged_names
 from .family import ProcessFamily
-from .launch import Execve, exec_child, resolve_command
+from .launch import FORWARDED, SI_KERNEL, Execve, exec_child, exit_status, read_status, resolve_command
 
-FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
-SI_KERNEL = 0x80
 EXIT_SIGSYS = 128 + signal.SIGSYS
 
 STARTUP_SYSCALLS = frozenset({
@@ -158,7 +156,7 @@ def run(
         status_w = -1
         wait_status = _wait(pid)
         seconds = time.monotonic() - started
-        failure = _read_all(status_r)
+        failure = read_status(status_r)
     finally:
         if status_w >= 0:
             os.close(status_w)
@@ -192,7 +190,7 @@ def run(
     execed = family.execed(pid) if family.complete else not failure
     if not family.complete and family.error and mode == "complain":
         messages.append(f"note: {family.error}")
-    result = RunResult(_exit_status(wait_status), wait_status,
+    result = RunResult(exit_status(wait_status), wait_status,
                        os.WTERMSIG(wait_status) if os.WIFSIGNALED(wait_status) else None, execed,
                        messages=messages, seconds=seconds)
     if failure.startswith(b"E"):
@@ -235,19 +233,6 @@ def _wait(pid: int) -> int:
             os.kill(pid, info.si_signo)
 
 
-def _read_all(fd: int) -> bytes:
-    chunks: list[bytes] = []
-    while True:
-        data = os.read(fd, 64)
-        if not data:
-            return b"".join(chunks)
-        chunks.append(data)
-
-
-def _exit_status(wait_status: int) -> int:
-    if os.WIFSIGNALED(wait_status):
-        return 128 + os.WTERMSIG(wait_status)
-    return os.WEXITSTATUS(wait_status)
 
 
 _KILL_ACTIONS = ("kill_process", "kill_thread", "trap")

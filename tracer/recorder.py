@@ -29,6 +29,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from tinyjail.enforce.launch import FORWARDED, SI_KERNEL, read_status
+from tinyjail.enforce.launch import exit_status as wait_exit_status
 
 from tinyjail import __version__, syscalls
 from tinyjail.errors import EnforceError, TraceError, UsageError
@@ -47,8 +49,6 @@ if TYPE_CHECKING:
 
     from tinyjail.policy import Policy
 
-FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
-SI_KERNEL = 0x80
 MAX_NR = 1024
 LINGER_S = 3.0
 """How long to keep recording descendants that outlive CMD (daemons) before giving up on them."""
@@ -574,7 +574,7 @@ def _record(
             os.write(go_w, b"g")
             os.close(go_w)
             wait_status = _wait(pid, prog, progress and sys.stderr.isatty(), probe)
-            failure = _read_all(status_r)
+            failure = read_status(status_r)
             deadline = time.monotonic() + linger
             while probe.live_tasks() and time.monotonic() < deadline:
                 time.sleep(0.01)
@@ -611,7 +611,7 @@ def _record(
             records = reader.records()
             messages.extend(f"note: {w}" for w in getattr(reader, "warnings", []))
 
-        exit_status = _exit_status(wait_status)
+        exit_status = wait_exit_status(wait_status)
         if failure.startswith(b"E"):
             eno = int(failure[1:] or 0)
             messages.append(f"cannot execute {path}: {os.strerror(eno)}")
@@ -718,19 +718,6 @@ def _wait(pid: int, prog: Progress, show: bool, probe: Probe) -> int:
             live.stop()
 
 
-def _read_all(fd: int) -> bytes:
-    chunks: list[bytes] = []
-    while True:
-        data = os.read(fd, 64)
-        if not data:
-            return b"".join(chunks)
-        chunks.append(data)
-
-
-def _exit_status(wait_status: int) -> int:
-    if os.WIFSIGNALED(wait_status):
-        return 128 + os.WTERMSIG(wait_status)
-    return os.WEXITSTATUS(wait_status)
 
 
 def _processes_frame(procs: np.ndarray[Any, Any], writer: EventWriter, root: int, wait_status: int) -> Any:
