@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -17,17 +16,6 @@ from tinyjail import timeline
 from tinyjail.errors import BackendUnavailable, TraceError
 
 DATA = Path(__file__).parent / "data"
-
-
-@pytest.fixture(scope="module")
-def workload(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """tests/tracer/data/workload.c built with -g and frame pointers."""
-    if shutil.which("gcc") is None:
-        pytest.skip("gcc is not installed; run 'make setup'")
-    out = tmp_path_factory.mktemp("workload") / "workload"
-    subprocess.run(["gcc", "-g", "-O0", "-fno-omit-frame-pointer", "-pthread", "-o", str(out),
-                    str(DATA / "workload.c")], check=True)
-    return out
 
 
 @pytest.fixture(scope="module", params=[False, True], ids=["exit-only", "durations"])

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import shutil
 import struct
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -24,14 +22,10 @@ from tinyjail.tracer.symbolize import (
 DATA = Path(__file__).parent / "data"
 
 
-@pytest.fixture(scope="module")
-def binary(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if shutil.which("gcc") is None:
-        pytest.skip("gcc is not installed; run 'make setup'")
-    out = tmp_path_factory.mktemp("sym") / "workload"
-    subprocess.run(["gcc", "-g", "-O0", "-fno-omit-frame-pointer", "-pthread", "-o", str(out),
-                    str(DATA / "workload.c")], check=True)
-    return out
+@pytest.fixture
+def binary(workload: Path) -> Path:
+    """The test workload binary (tests/tracer/conftest.py)."""
+    return workload
 
 
 def test_initial_stack_yields_auxv() -> None:
