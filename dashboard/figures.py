@@ -290,7 +290,8 @@ def timeline_figure(
         )
 
     how = (
-        f"{window.total:,} calls in view, binned every {_fmt_ns(window.bin_ns)} (zoom in for single calls)"
+        f"{window.total:,} calls in view, binned every {fmt_duration(window.bin_ns)}"
+        " (zoom in for single calls)"
         if window.binned
         else f"{window.total:,} calls in view, each drawn"
     )
@@ -322,7 +323,8 @@ def timeline_figure(
     return fig
 
 
-def _fmt_ns(ns: float) -> str:
+def fmt_duration(ns: float) -> str:
+    """``1.23 s``, ``12.3 ms``, ``850 ns``: a duration for humans (three significant digits)."""
     if ns >= 1e9:
         return f"{ns / 1e9:.3g} s"
     if ns >= 1e6:

@@ -46,17 +46,6 @@ def card(
     )
 
 
-def fmt_duration(ns: int) -> str:
-    """``1.234 s``, ``12.3 ms``: a duration for humans."""
-    if ns >= 1e9:
-        return f"{ns / 1e9:.3f} s"
-    if ns >= 1e6:
-        return f"{ns / 1e6:.1f} ms"
-    if ns >= 1e3:
-        return f"{ns / 1e3:.1f} µs"
-    return f"{ns} ns"
-
-
 def fmt_exit(status: Any) -> str:
     """A meta ``exit_status``: an int (exit code) or whatever the recorder wrote (a signal name...)."""
     if status is None:

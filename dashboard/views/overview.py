@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dash import html
 from tinyjail.dashboard import figures, ids
+from tinyjail.dashboard.figures import fmt_duration
 from tinyjail.dashboard.state import TraceEntry
-from tinyjail.dashboard.views.common import card, fmt_duration, fmt_exit, graph
+from tinyjail.dashboard.views.common import card, fmt_exit, graph
 
 GRAPH_CONFIG = {"displaylogo": False, "responsive": True}
 

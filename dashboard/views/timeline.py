@@ -10,8 +10,9 @@ from dash import dcc, html
 from dash.dash_table.DataTable import DataTable
 from tinyjail.dashboard import figures, ids
 from tinyjail.dashboard.downsample import window_from_relayout
+from tinyjail.dashboard.figures import fmt_duration
 from tinyjail.dashboard.state import TraceEntry
-from tinyjail.dashboard.views.common import TABLE_STYLE, fmt_duration, graph, records
+from tinyjail.dashboard.views.common import TABLE_STYLE, graph, records
 
 GRAPH_CONFIG = {
     "displaylogo": False,
