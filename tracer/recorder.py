@@ -647,6 +647,7 @@ def _record(
             "survivors": survivors,
             "timing_s": {"startup": round(started - t_begin, 3), "command": round(seconds, 3),
                          "finish": None},
+            "bpf_cache": probe.cache,
         }
         trace = Trace(events=empty_frame(EVENT_COLUMNS), processes=processes, stacks=stacks_df,
                       seccomp=seccomp_df, meta=meta)

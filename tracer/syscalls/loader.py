@@ -19,6 +19,8 @@ from importlib import resources
 from typing import Any, TypeVar
 
 import numpy as np
+from tinyjail.tracer.syscalls import compiled
+from tinyjail.tracer.syscalls.maps import Map
 
 from tinyjail import syscalls
 from tinyjail.errors import BackendUnavailable
@@ -29,6 +31,7 @@ RINGBUF_BUSY = 1 << 31
 RINGBUF_DISCARD = 1 << 30
 HEADER = 8
 T = TypeVar("T")
+CFLAGS = ["-Wno-unused-function", "-Wno-macro-redefined"]
 
 # name -> (indices of path arguments, kind): kind 1 = NUL-terminated strings, 2 = sockaddr (ptr, len).
 PATH_ARGS: dict[str, tuple[tuple[int, ...], int]] = {
@@ -231,23 +234,47 @@ class Probe:
         check_environment()
         self.opts = opts or ProbeOptions()
         try:
-            from bcc import BPF
+            import bcc  # noqa: F401  (libbcc: the loader and map functions of both paths)
         except Exception as err:  # bcc missing or broken
             raise BackendUnavailable(f"bcc is not importable ({err}); run 'make setup'") from None
         text = program_text(self.opts)
+        self.bpf: Any = None
+        self._loaded: compiled.LoadedProgram | None = None
+        self.cache = "off"
+        """hit: loaded from the cache; miss: compiled by bcc and stored; off: compiled, not stored."""
+        key = compiled.cache_key(text, CFLAGS)
+        prog = compiled.read_cached(key)
+        if prog is not None:
+            try:
+                self._loaded = compiled.LoadedProgram(prog)
+                fds, specs = self._loaded.map_fds, prog.maps
+                self.cache = "hit"
+            except (OSError, ValueError):
+                prog = None     # refused by this kernel after all: bcc compiles it again below
+        if prog is None:
+            fds, specs = self._compile(text, key)
+        self.maps = {s.name: Map(fds[s.name], s) for s in specs}
+        page = mmap.PAGESIZE
+        self.events = RingReader(fds["events"], self.opts.event_pages * page, EVENT_DTYPE)
+        self.paths = RingReader(fds["paths"], self.opts.path_pages * page, PATH_DTYPE)
+        self.procs = RingReader(fds["procs"], self.opts.proc_pages * page, PROC_DTYPE)
+
+    def _compile(self, text: str, key: str) -> tuple[dict[str, int], tuple[compiled.MapSpec, ...]]:
+        """bcc's compile, load and attach; the result is kept for the next run when it can be."""
+        from bcc import BPF
+
         try:
-            self.bpf = BPF(text=text.encode(), cflags=["-Wno-unused-function", "-Wno-macro-redefined"])
+            self.bpf = BPF(text=text.encode(), cflags=CFLAGS)
         except Exception as err:
             raise BackendUnavailable(
                 f"cannot compile or load the eBPF program ({str(err).strip().splitlines()[-1]}); "
                 "check kernel headers and tracefs with 'make setup'"
             ) from None
-        page = mmap.PAGESIZE
-        self.events = RingReader(self.bpf[b"events"].map_fd, self.opts.event_pages * page,
-                                 EVENT_DTYPE)
-        self.paths = RingReader(self.bpf[b"paths"].map_fd, self.opts.path_pages * page, PATH_DTYPE)
-        self.procs = RingReader(self.bpf[b"procs"].map_fd, self.opts.proc_pages * page, PROC_DTYPE)
-        self.tracked = self.bpf[b"tracked"]
+        specs, fds = compiled.map_specs(self.bpf)
+        prog = compiled.capture(self.bpf)
+        if prog is not None and compiled.write_cached(key, prog):
+            self.cache = "miss"
+        return fds, specs
 
     def __enter__(self) -> Probe:
         return self
@@ -257,37 +284,46 @@ class Probe:
 
     def arm(self, pid: int) -> None:
         """Follow ``pid`` from its next execve on (and every task it then creates)."""
-        self.tracked[self.tracked.Key(pid)] = self.tracked.Leaf(STATE_ARMED)
-        live = self.bpf[b"live"]
-        live[live.Key(0)] = live.Leaf(1)
+        self.maps["tracked"].set(pid.to_bytes(4, "little"), bytes([STATE_ARMED]))
+        self.maps["live"].set(bytes(4), (1).to_bytes(8, "little"))
 
     def live_tasks(self) -> int:
         """Tasks of the tree still alive (the kernel counts forks and exits)."""
-        live = self.bpf[b"live"]
-        return max(0, int(live[live.Key(0)].value))
+        raw = self.maps["live"].get(bytes(4))
+        return max(0, int.from_bytes(raw, "little", signed=True)) if raw else 0
 
     def counters(self) -> dict[str, int]:
-        table = self.bpf[b"counters"]
+        table = self.maps["counters"]
         out = {}
         for i, name in enumerate(COUNTERS):
-            out[name] = int(sum(table[table.Key(i)]))
+            out[name] = sum(int.from_bytes(v, "little") for v in table.per_cpu(i.to_bytes(4, "little")))
         return out
 
     def callers(self) -> dict[int, int]:
         """stack id -> the word at the user sp when it was taken (see symbolize.caller_frame)."""
-        return {int(k.value): int(v.value) for k, v in self.bpf[b"callers"].items()}
+        table = self.maps["callers"]
+        out = {}
+        for k in table:
+            v = table.get(k)
+            if v is not None:
+                out[int.from_bytes(k, "little", signed=True)] = int.from_bytes(v, "little")
+        return out
 
     def stack(self, stack_id: int) -> list[int]:
         """The user instruction pointers of one stack, innermost first."""
-        table = self.bpf[b"stacks"]
-        try:
-            return [int(a) for a in table.walk(stack_id)]
-        except KeyError:
+        raw = self.maps["stacks"].get(stack_id.to_bytes(4, "little"))
+        if raw is None:
             return []
+        ips = np.frombuffer(raw, dtype="<u8")
+        end = np.flatnonzero(ips == 0)
+        return [int(a) for a in ips[:end[0] if len(end) else len(ips)]]
 
     def close(self) -> None:
         for ring in (self.events, self.paths, self.procs):
             ring.close()
+        if self._loaded is not None:
+            self._loaded.close()    # raw tracepoints: detached at once
+            return
         # Closing a perf tracepoint waits for RCU grace periods (~70 ms each, one after the other
         # in bcc's cleanup). Closed from parallel threads (ctypes drops the GIL) they share them.
         import threading
