@@ -7,7 +7,9 @@ address space of every traced process is rebuilt from the trace itself:
   holds the auxiliary vector: AT_PHDR locates the executable, AT_BASE the dynamic loader,
   AT_SYSINFO_EHDR the vDSO;
 * every later library comes from `openat` (path -> fd) then `mmap(fd, offset)` (-> address),
-  all of which are recorded events; fork copies the parent's map.
+  all of which are recorded events; fork copies the parent's map;
+* an exec of ``/proc/self/exe`` or ``/dev/fd/N`` is an exec of the image or file the trace
+  already knows for that process (see `AddressSpaces.exec_target`).
 
 Live snapshots of /proc/PID/maps taken while the process ran are preferred where they exist.
 Frames are looked up with pyelftools (.symtab, else .dynsym; .debug_line for file:line).
@@ -18,6 +20,7 @@ from __future__ import annotations
 import bisect
 import functools
 import os
+import re
 import struct
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -265,6 +268,10 @@ def image_mappings(path: str, base: int) -> list[Mapping]:
     return [Mapping(base + s.vaddr, base + s.vaddr + s.memsz, s.offset, path) for s in info.segments]
 
 
+_PROC_LINK = re.compile(r"/proc/(?P<who>self|thread-self|\d+)/(?:exe|fd/(?P<fd>\d+))|/dev/fd/(?P<devfd>\d+)")
+"""Exec file names that are links into the exec'ing process (or another one), not files."""
+
+
 class AddressSpaces:
     """Per-process maps rebuilt from the trace (see module docstring), plus live snapshots."""
 
@@ -281,8 +288,26 @@ class AddressSpaces:
             self.exe[child] = self.exe[parent]
 
     def exec(self, pid: int, filename: str) -> None:
+        self.exe[pid] = self.exec_target(pid, filename)
         self.maps[pid] = []
-        self.exe[pid] = filename
+
+    def exec_target(self, pid: int, filename: str) -> str:
+        """The file ``pid`` really executes when it execs ``filename``.
+
+        ``/proc/self/exe`` (runc, Go, busybox-style re-execs) names the exec'ing process's own
+        image, ``/dev/fd/N`` (fexecve) one of its open files: read at symbolization time they
+        would name tinyjail's own python, so they are resolved from what the trace knows.
+        Anything unknown is kept as it is.
+        """
+        m = _PROC_LINK.fullmatch(filename)
+        if m is None:
+            return filename
+        who = m.group("who")
+        owner = pid if who in (None, "self", "thread-self") else int(who)
+        fd = m.group("fd") or m.group("devfd")
+        if fd is None:
+            return self.exe.get(owner, filename)
+        return self.fds.get(owner, {}).get(int(fd), filename)
 
     def start(self, pid: int, stack_words: Iterable[int]) -> None:
         """The new image's auxv places the executable, its interpreter and the vDSO."""

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
 import struct
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -99,6 +101,67 @@ def test_caller_from_stack_pointer_only_when_it_follows_a_call(binary: Path) -> 
     assert [f.symbol for f in frames] == ["main", "main"]
     not_after_call = main_start   # the function's first byte does not follow a call
     assert len(symbolize_stack(spaces, 1, [base + main_start], sp_word=base + not_after_call)) == 1
+
+
+def test_exec_of_proc_self_exe_is_the_execing_image(binary: Path) -> None:
+    info = elf_info(str(binary))
+    assert info is not None and info.phdr_vaddr is not None
+    spaces = AddressSpaces()
+    spaces.exec(1, str(binary))
+    spaces.fork(1, 2)
+    spaces.exec(2, "/proc/self/exe")
+    assert spaces.exe[2] == str(binary)
+    base = 0x5600_0000_0000
+    spaces.start(2, [1, 0x10, 0, 0, AT_PHDR, base + info.phdr_vaddr, 0, 0])
+    main_start = info.func_starts[info.func_names.index("main")]
+    assert symbolize_frame(spaces, 2, base + main_start).symbol == "main"
+    spaces.fork(1, 3)
+    spaces.exec(3, "/bin/true")
+    spaces.exec(3, "/proc/self/exe")            # self is the exec'ing image, now /bin/true
+    assert spaces.exe[3] == "/bin/true"
+    spaces.fork(1, 4)
+    spaces.exec(4, "/proc/3/exe")               # another process's image
+    assert spaces.exe[4] == "/bin/true"
+    spaces.opened(4, 5, "/usr/bin/env")
+    spaces.exec(4, "/dev/fd/5")                 # fexecve
+    assert spaces.exe[4] == "/usr/bin/env"
+    spaces.exec(4, "/proc/99/exe")              # unknown: kept, never read as our own /proc
+    assert spaces.exe[4] == "/proc/99/exe"
+    spaces.exec(4, "/proc/self/exec")           # not a link pattern
+    assert spaces.exe[4] == "/proc/self/exec"
+
+
+@pytest.fixture(scope="module")
+def reexec(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """tests/tracer/data/reexec.c built with -g and frame pointers."""
+    if shutil.which("gcc") is None:
+        pytest.fail("gcc is not installed; run 'make setup'")
+    out = tmp_path_factory.mktemp("reexec") / "reexec"
+    subprocess.run(["gcc", "-g", "-O0", "-fno-omit-frame-pointer", "-o", str(out), str(DATA / "reexec.c")],
+                   check=True)
+    return out
+
+
+@pytest.mark.bpf
+def test_child_reexecing_proc_self_exe_has_its_frames(reexec: Path) -> None:
+    """A real fork + execv("/proc/self/exe"): the child's call site names its function and line."""
+    from tinyjail.tracer import record
+    from tinyjail.tracer.explain import explain
+
+    trace = record([str(reexec)])
+    procs = trace.processes
+    execs = procs[procs["kind"] == "exec"]
+    assert "/proc/self/exe" in set(execs["filename"].astype(str))   # what the kernel saw
+    expl = explain("getsid", [trace])
+    assert expl.count == 3
+    assert len(expl.call_sites) == 1
+    frames = expl.call_sites[0].frames
+    src = (DATA / "reexec.c").read_text().splitlines()
+    line = next(i + 1 for i, t in enumerate(src) if "CHILD_CALL" in t)
+    work = [f for f in frames if "!child_work+" in f]
+    assert work, frames
+    assert work[0].startswith("reexec!child_work+") and work[0].endswith(f"reexec.c:{line}")
+    assert any(f.startswith("reexec!main+") for f in frames)
 
 
 def test_garbage_frames_are_cut() -> None:
