@@ -133,9 +133,12 @@ class Verdict:
 
     policy: str
     action: str
+    """The action for this syscall; with argument rules, the one when none of them matches."""
     errno: int | None
     conditional: bool
-    """Some rule allows the syscall only for certain argument values."""
+    """Some rule decides the syscall only for certain argument values."""
+    conditional_actions: list[str] = field(default_factory=list)
+    """The actions of those argument rules (distinct, sorted)."""
     recorded_allowed: int = 0
     recorded_denied: int = 0
     denied_examples: list[str] = field(default_factory=list)
@@ -400,12 +403,13 @@ def _merged(pairs: list[tuple[str, int]]) -> list[tuple[str, int]]:
 def _verdict(name: str, traces: Sequence[Trace], policy: Policy) -> Verdict:
     from tinyjail.tracer.profile import seen_calls
 
-    from tinyjail.policy import DENY_ACTIONS, allowed, effective_rules, evaluate
+    from tinyjail.policy import DENY_ACTIONS, effective_rules, evaluate
 
-    action, ret = evaluate(policy, name)
     rules = [r for r in effective_rules(policy) if r.name == name]
-    conditional = any(r.args for r in rules) and allowed(policy, name)
-    verdict = Verdict(policy=policy.source or "<policy>", action=action, errno=ret, conditional=conditional)
+    action, ret = otherwise_action(policy, name)
+    verdict = Verdict(policy=policy.source or "<policy>", action=action, errno=ret,
+                      conditional=any(r.args for r in rules),
+                      conditional_actions=sorted({r.action for r in rules if r.args}))
     shapes = seen_calls(traces, detail=lambda n: n == name).get(name, [])
     # Only the argument slots some rule compares can change the verdict: judge each distinct
     # projection once (a 1M-event `read` has ~1M distinct buffer addresses but one projection).
@@ -424,6 +428,24 @@ def _verdict(name: str, traces: Sequence[Trace], policy: Policy) -> Verdict:
         else:
             verdict.recorded_allowed += shape.count
     return verdict
+
+
+def otherwise_action(policy: Policy, name: str) -> tuple[str, int | None]:
+    """(action, errno) for a call of ``name`` that none of its argument rules matches.
+
+    That is the name's unconditional rule if the compiled policy has one, else the default
+    action. Evaluating some fixed arguments (all zero) would instead answer with whichever
+    argument rule those values happen to satisfy.
+    """
+    from tinyjail.policy import effective_rules, evaluate, ret_errno
+
+    rules = [r for r in effective_rules(policy) if r.name == name]
+    if not any(r.args for r in rules):
+        return evaluate(policy, name)   # no argument rule: any arguments give the answer
+    plain = [r for r in rules if not r.args]
+    if plain:
+        return plain[0].action, ret_errno(plain[0].action, plain[0].errno_ret)
+    return policy.default_action, ret_errno(policy.default_action, policy.default_errno_ret)
 
 
 def _trace_start(trace: Trace) -> int:
@@ -511,7 +533,7 @@ def renderable(expl: Explanation) -> RenderableType:
 def _verdict_text(expl: Explanation) -> RenderableType:
     from rich.text import Text
 
-    from tinyjail.policy import DENY_ACTIONS
+    from tinyjail.policy import DENY_ACTIONS, PERMIT_ACTIONS
 
     v = expl.verdict
     assert v is not None
@@ -519,8 +541,11 @@ def _verdict_text(expl: Explanation) -> RenderableType:
     act = v.action + (f" (errno {v.errno})" if v.errno is not None and v.action == "SCMP_ACT_ERRNO" else "")
     text = Text()
     text.append(f"policy {v.policy}: ")
-    if v.conditional:
+    if v.conditional and denies and any(a in PERMIT_ACTIONS for a in v.conditional_actions):
         text.append(f"allowed only for some argument values (otherwise {act})", style="yellow")
+    elif v.conditional:
+        text.append(f"{' or '.join(v.conditional_actions)} for some argument values (otherwise {act})",
+                    style="yellow")
     else:
         text.append(("denies it: " if denies else "allows it: ") + act, style="red" if denies else "green")
     recorded = v.recorded_allowed + v.recorded_denied
@@ -551,6 +576,7 @@ __all__ = [
     "Verdict",
     "explain",
     "format_frame",
+    "otherwise_action",
     "relatives_seen",
     "render",
     "renderable",

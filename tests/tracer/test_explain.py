@@ -15,7 +15,9 @@ from tinyjail import policy as P
 from tinyjail.errors import UsageError
 from tinyjail.groups import groups_of
 from tinyjail.symbols import render
-from tinyjail.timeline import save
+from tinyjail.timeline import load, save
+
+SAMPLES = Path(__file__).resolve().parents[2] / "sample_traces"
 
 
 def _text(expl: Explanation) -> str:
@@ -95,6 +97,68 @@ def test_policy_verdicts() -> None:
     never = explain("ptrace", [trace], pol)
     assert never.verdict is not None and never.verdict.action == "SCMP_ACT_ERRNO" and never.verdict.errno == 1
     assert "denies it: SCMP_ACT_ERRNO (errno 1)" in _text(never)
+
+
+def test_fallback_of_an_argument_rule_is_the_default_not_what_zero_args_match() -> None:
+    """tar.json allows clone only without CLONE_NEW* flags: all-zero args match that rule, yet a
+    call outside it gets the default action, and that is what the verdict must say."""
+    tar = P.load(SAMPLES / "tar.json")
+    expl = explain("clone", [load(SAMPLES / "tar")], tar)
+    v = expl.verdict
+    assert v is not None and v.conditional and v.conditional_actions == ["SCMP_ACT_ALLOW"]
+    assert (v.action, v.errno) == ("SCMP_ACT_ERRNO", 1)
+    assert P.evaluate(tar, "clone", [0x10000000, 0, 0, 0, 0, 0]) == (v.action, v.errno)  # CLONE_NEWUSER
+    assert v.recorded_allowed == expl.count > 0 and v.recorded_denied == 0
+    assert "allowed only for some argument values (otherwise SCMP_ACT_ERRNO (errno 1))" in _text(expl)
+    # the same trace's profile written with --default kill
+    kill = generate([load(SAMPLES / "tar")], default="kill")
+    kv = explain("clone", [], kill).verdict
+    assert kv is not None and kv.conditional and (kv.action, kv.errno) == ("SCMP_ACT_KILL_PROCESS", None)
+    assert P.evaluate(kill, "clone", [0x10000000, 0, 0, 0, 0, 0])[0] == "SCMP_ACT_KILL_PROCESS"
+
+
+@pytest.mark.parametrize("sample", ["curl", "ls", "python-imports", "sqlite3", "tar"])
+def test_fallback_agrees_with_the_filter_on_every_sample_profile(sample: str) -> None:
+    """For each argument-rule syscall of each committed profile, a call matching none of its rules
+    (every checked argument set to a value no rule of the sample accepts) gets the stated fallback."""
+    from tinyjail.tracer.explain import otherwise_action
+
+    pol = P.load(SAMPLES / f"{sample}.json")
+    conditional = {r.name for r in P.effective_rules(pol) if r.args}
+    assert conditional
+    for name in sorted(conditional):
+        expected = (pol.default_action, P.ret_errno(pol.default_action, pol.default_errno_ret))
+        assert otherwise_action(pol, name) == expected
+        outside = [0x7EAD_BEEF_7EAD_BEEF] * 6   # no flag set, request, domain or type of the samples
+        assert P.evaluate(pol, name, outside) == expected
+
+
+def test_fallback_with_a_deny_rule_over_an_allowing_default_and_an_unconditional_rule() -> None:
+    pol = P.from_dict({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [
+            {"names": ["unshare"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13,
+             "args": [{"index": 0, "value": 0x10000000, "valueTwo": 0x10000000, "op": "SCMP_CMP_MASKED_EQ"}]},
+            {"names": ["ptrace"], "action": "SCMP_ACT_KILL_PROCESS"},
+        ],
+    })
+    pol.source = "deny.json"
+    v = explain("unshare", [], pol).verdict
+    assert v is not None and v.conditional and (v.action, v.errno) == ("SCMP_ACT_ALLOW", None)
+    assert v.conditional_actions == ["SCMP_ACT_ERRNO"]
+    assert "SCMP_ACT_ERRNO for some argument values (otherwise SCMP_ACT_ALLOW)" in _text(explain("unshare", [], pol))
+    assert P.evaluate(pol, "unshare", [0x10000000, 0, 0, 0, 0, 0]) == ("SCMP_ACT_ERRNO", 13)
+    plain = explain("ptrace", [], pol).verdict
+    assert plain is not None and not plain.conditional and plain.action == "SCMP_ACT_KILL_PROCESS"
+
+
+def test_cli_json_names_the_fallback(run_cli: Callable) -> None:
+    import json
+
+    done = run_cli("explain", "clone", "--policy", str(SAMPLES / "tar.json"), "--json")
+    assert done.returncode == 0, done.stderr
+    verdict = json.loads(done.stdout)["verdict"]
+    assert verdict["action"] == "SCMP_ACT_ERRNO" and verdict["errno"] == 1 and verdict["conditional"]
 
 
 def test_cli(tmp_path: Path, run_cli: Callable) -> None:
