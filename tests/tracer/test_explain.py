@@ -146,7 +146,8 @@ def test_fallback_with_a_deny_rule_over_an_allowing_default_and_an_unconditional
     v = explain("unshare", [], pol).verdict
     assert v is not None and v.conditional and (v.action, v.errno) == ("SCMP_ACT_ALLOW", None)
     assert v.conditional_actions == ["SCMP_ACT_ERRNO"]
-    assert "SCMP_ACT_ERRNO for some argument values (otherwise SCMP_ACT_ALLOW)" in _text(explain("unshare", [], pol))
+    text = _text(explain("unshare", [], pol))
+    assert "SCMP_ACT_ERRNO for some argument values (otherwise SCMP_ACT_ALLOW)" in text
     assert P.evaluate(pol, "unshare", [0x10000000, 0, 0, 0, 0, 0]) == ("SCMP_ACT_ERRNO", 13)
     plain = explain("ptrace", [], pol).verdict
     assert plain is not None and not plain.conditional and plain.action == "SCMP_ACT_KILL_PROCESS"
