@@ -209,7 +209,7 @@ def explain(name: str | int, traces: Sequence[Trace] = (), policy: Policy | None
 
 def relatives_seen(name: str, traces: Sequence[Trace]) -> list[Relative]:
     """Syscalls of the traces that do a similar job: its family first, then members of its smallest
-    shared systemd groups."""
+    shared systemd groups; most calls first, ties by name (sets iterate in a per-run order)."""
     from tinyjail.groups import expand, groups_of
 
     counts: dict[str, int] = {}
@@ -219,13 +219,13 @@ def relatives_seen(name: str, traces: Sequence[Trace]) -> list[Relative]:
             counts[str(nm)] = counts.get(str(nm), 0) + int(c)
     out: list[Relative] = []
     family = set().union(*(f for f in RELATIVES if name in f)) - {name}
-    for nm in sorted(family & counts.keys(), key=lambda n: -counts[n]):
+    for nm in sorted(family & counts.keys(), key=lambda n: (-counts[n], n)):
         out.append(Relative(nm, counts[nm], "same job"))
     taken = {r.name for r in out} | {name}
     budget = 5  # group mates shown at most, from the smallest (most specific) group on
     specific = [g for g in groups_of(name) if g not in _UMBRELLA_GROUPS]
-    for group in sorted(specific, key=lambda g: len(expand(g))):
-        mates = sorted((expand(group) & counts.keys()) - taken, key=lambda n: -counts[n])
+    for group in sorted(specific, key=lambda g: (len(expand(g)), g)):
+        mates = sorted((expand(group) & counts.keys()) - taken, key=lambda n: (-counts[n], n))
         for nm in mates[:budget]:
             out.append(Relative(nm, counts[nm], f"also in {group}"))
             taken.add(nm)

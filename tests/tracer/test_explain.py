@@ -81,6 +81,26 @@ def test_not_called_names_relatives() -> None:
     assert any(r.why.startswith("also in @") for r in stat.relatives)
 
 
+def test_relatives_order_is_the_same_in_every_run() -> None:
+    """Ties (same count) are ordered by name, whatever the interpreter's hash seed."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("from tinyjail.timeline import load\n"
+            "from tinyjail.tracer.explain import relatives_seen\n"
+            f"for r in relatives_seen('open', [load({str(SAMPLES / 'ls')!r})]):\n"
+            "    print(r.name, r.count, r.why)\n")
+    runs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                           env={**os.environ, "PYTHONHASHSEED": str(seed)}).stdout for seed in range(4)}
+    assert len(runs) == 1
+    rows = [line.split(" ", 2) for line in runs.pop().splitlines()]
+    assert rows[0][:2] == ["openat", "44"]
+    mates = [(-int(n), name) for name, n, why in rows[1:] if why == "also in @file-system"]
+    assert len(mates) == 5 and mates == sorted(mates)
+    assert len({n for n, _ in mates}) < len(mates)   # the sample has ties to order
+
+
 def test_policy_verdicts() -> None:
     trace = ls_like()
     pol = generate([trace])
