@@ -58,6 +58,44 @@ struct tj_regs {
 #define TJ_REGS_LEN 80
 #define TJ_REGS_SP 152
 
+#if TJ_RAW_SCHED
+/* With kernel BTF the task's own pt_regs and comm are read in place: bpf_task_pt_regs() gives a
+ * BTF pointer the verifier lets the program load from (the fields are checked against the
+ * kernel's struct pt_regs, whose x86_64 layout tj_regs mirrors), and task->comm is two loads
+ * at its BTF offset. Copying them with bpf_probe_read_kernel and bpf_get_current_comm cost
+ * ~40 ns each per syscall (measured, notes/bench-trace.md). */
+#define TJ_USER_REGS(r, kregs) \
+    struct tj_regs *r = (struct tj_regs *)bpf_task_pt_regs(bpf_get_current_task_btf())
+#else
+#define TJ_USER_REGS(r, kregs) \
+    struct tj_regs r##_copy; \
+    bpf_probe_read_kernel(&r##_copy.r10, TJ_REGS_LEN, (void *)(kregs) + TJ_REGS_FROM); \
+    struct tj_regs *r = &r##_copy
+#endif
+
+/* The user stack pointer (only read when a stack or the initial stack is taken). */
+static __always_inline u64 tj_user_sp(struct tj_regs *r, void *kregs)
+{
+#if TJ_RAW_SCHED
+    return r->sp;
+#else
+    u64 sp = 0;
+    bpf_probe_read_kernel(&sp, sizeof(sp), kregs + TJ_REGS_SP);
+    return sp;
+#endif
+}
+
+static __always_inline void tj_comm(char *dst)
+{
+#if TJ_RAW_SCHED
+    u64 *c = (u64 *)((char *)bpf_get_current_task_btf() + TJ_OFF_TASK_COMM);
+    *(u64 *)dst = c[0];
+    *(u64 *)(dst + 8) = c[1];
+#else
+    bpf_get_current_comm(dst, 16);
+#endif
+}
+
 struct tj_start {
     u64 ts;
     s64 nr;
@@ -200,7 +238,7 @@ static __always_inline void tj_emit(void *ctx, struct tj_regs *r, void *kregs, u
     e->args[5] = r->r9;
     e->ret = ret;
     e->ip = r->ip;
-    bpf_get_current_comm(&e->comm, sizeof(e->comm));
+    tj_comm(e->comm);
 #if TJ_STACK_K > 0
     u32 slot = ((r->ip * 0x9E3779B97F4A7C15ULL) ^ (u64)nr) >> (64 - TJ_SITES_BITS);
     struct tj_site *sv = sites.lookup(&slot);
@@ -215,9 +253,8 @@ static __always_inline void tj_emit(void *ctx, struct tj_regs *r, void *kregs, u
             if (id >= 0) {
                 e->stack_id = id;
                 tj_count(CNT_STACKS_TAKEN);
-                u64 w = 0, sp = 0;
-                bpf_probe_read_kernel(&sp, sizeof(sp), kregs + TJ_REGS_SP);
-                tj_read_user(&w, sizeof(w), (void *)sp);
+                u64 w = 0;
+                tj_read_user(&w, sizeof(w), (void *)tj_user_sp(r, kregs));
                 s32 key = id;
                 callers.insert(&key, &w);
             } else {
@@ -287,9 +324,8 @@ RAW_TRACEPOINT_PROBE(sys_enter)
     if (*state == TJ_ARMED && !tj_is_exec(nr))
         return 0;
     if (nr == TJ_NR_EXIT || nr == TJ_NR_EXIT_GROUP) {
-        struct tj_regs r = {};
-        bpf_probe_read_kernel(&r.r10, TJ_REGS_LEN, (void *)ctx->args[0] + TJ_REGS_FROM);
-        tj_emit(ctx, &r, (void *)ctx->args[0], pid_tgid, nr, bpf_ktime_get_ns(), -1, 0);
+        TJ_USER_REGS(r, ctx->args[0]);
+        tj_emit(ctx, r, (void *)ctx->args[0], pid_tgid, nr, bpf_ktime_get_ns(), -1, 0);
         return 0;
     }
 #if TJ_DURATIONS
@@ -306,9 +342,8 @@ RAW_TRACEPOINT_PROBE(sys_enter)
 #if TJ_PATHS
     int a = -1, b = -1;
     if (tj_path_args(nr, &a, &b)) {
-        struct tj_regs r = {};
-        bpf_probe_read_kernel(&r.r10, TJ_REGS_LEN, (void *)ctx->args[0] + TJ_REGS_FROM);
-        s->path_retry = tj_copy_paths(&r, tid, nr, ts, 0);
+        TJ_USER_REGS(r, ctx->args[0]);
+        s->path_retry = tj_copy_paths(r, tid, nr, ts, 0);
     }
 #endif
 #endif
@@ -341,7 +376,7 @@ static __always_inline void tj_exec_path(u32 tid, s64 nr, u64 ts)
 }
 #endif
 
-static __always_inline void tj_emit_start(struct tj_regs *r, u64 pid_tgid, u64 ts)
+static __always_inline void tj_emit_start(struct tj_regs *r, u64 sp, u64 pid_tgid, u64 ts)
 {
     /* The first instant of a new image: sp points at argc/argv/envp/auxv. Copying that lets the
      * symbolizer find where the kernel put the executable and its interpreter, even for a child
@@ -356,17 +391,17 @@ static __always_inline void tj_emit_start(struct tj_regs *r, u64 pid_tgid, u64 t
     p->tid = (u32)pid_tgid;
     p->ppid = -1;
     p->ip = r->ip;
-    p->sp = r->sp;
+    p->sp = sp;
     p->aux = 0;
     p->filename[0] = 0;
     bpf_get_current_comm(&p->comm, sizeof(p->comm));
-    if (tj_read_user(p->stack, sizeof(p->stack), (void *)r->sp) == 0)
+    if (tj_read_user(p->stack, sizeof(p->stack), (void *)sp) == 0)
         p->aux = sizeof(p->stack);
-    else if (tj_read_user(p->stack, sizeof(p->stack) / 2, (void *)r->sp) == 0)
+    else if (tj_read_user(p->stack, sizeof(p->stack) / 2, (void *)sp) == 0)
         p->aux = sizeof(p->stack) / 2;
-    else if (tj_read_user(p->stack, sizeof(p->stack) / 4, (void *)r->sp) == 0)
+    else if (tj_read_user(p->stack, sizeof(p->stack) / 4, (void *)sp) == 0)
         p->aux = sizeof(p->stack) / 4;
-    else if (tj_read_user(p->stack, sizeof(p->stack) / 8, (void *)r->sp) == 0)
+    else if (tj_read_user(p->stack, sizeof(p->stack) / 8, (void *)sp) == 0)
         p->aux = sizeof(p->stack) / 8;
     if (procs.ringbuf_output(p, sizeof(*p), 0) != 0)
         tj_count(CNT_PROCS_LOST);
@@ -379,9 +414,8 @@ RAW_TRACEPOINT_PROBE(sys_exit)
     u8 *state = tracked.lookup(&tgid);
     if (!state || !*state)
         return 0;
-    struct tj_regs r;    /* only r10..ip (and sp, read below) are ever read: no 168-byte memset per syscall */
-    bpf_probe_read_kernel(&r.r10, TJ_REGS_LEN, (void *)ctx->args[0] + TJ_REGS_FROM);
-    s64 nr = r.orig_ax;
+    TJ_USER_REGS(r, ctx->args[0]);
+    s64 nr = r->orig_ax;
     s64 ret = ctx->args[1];
     if (*state == TJ_ARMED && !tj_is_exec(nr))
         return 0;
@@ -399,7 +433,7 @@ RAW_TRACEPOINT_PROBE(sys_exit)
         s->ts = 0;
 #if TJ_PATHS
         if (s->path_retry && !tj_is_exec(nr))
-            tj_copy_paths(&r, tid, nr, ts, 1);
+            tj_copy_paths(r, tid, nr, ts, 1);
 #endif
     }
 #else
@@ -411,14 +445,12 @@ RAW_TRACEPOINT_PROBE(sys_exit)
     if (tj_is_exec(nr) && ret == 0)
         tj_exec_path(tid, nr, ts);
     else
-        tj_copy_paths(&r, tid, nr, ts, 1);
+        tj_copy_paths(r, tid, nr, ts, 1);
 #endif
 #endif
-    tj_emit(ctx, &r, (void *)ctx->args[0], pid_tgid, nr, ts, dur, ret);
-    if (ret == 0 && tj_is_exec(nr)) {
-        bpf_probe_read_kernel(&r.sp, sizeof(r.sp), (void *)ctx->args[0] + TJ_REGS_SP);
-        tj_emit_start(&r, pid_tgid, now);
-    }
+    tj_emit(ctx, r, (void *)ctx->args[0], pid_tgid, nr, ts, dur, ret);
+    if (ret == 0 && tj_is_exec(nr))
+        tj_emit_start(r, tj_user_sp(r, (void *)ctx->args[0]), pid_tgid, now);
     return 0;
 }
 
@@ -548,15 +580,11 @@ static __always_inline void tj_exit_call(void *ctx)
     u8 *state = tracked.lookup(&tgid);
     if (!state || *state != TJ_TRACKED)
         return;
-    void *kregs = (void *)bpf_task_pt_regs(bpf_get_current_task_btf());
-    if (!kregs)
-        return;
-    struct tj_regs r;
-    bpf_probe_read_kernel(&r.r10, TJ_REGS_LEN, kregs + TJ_REGS_FROM);
-    s64 nr = r.orig_ax;
+    TJ_USER_REGS(r, 0);
+    s64 nr = r->orig_ax;
     if (nr != TJ_NR_EXIT && nr != TJ_NR_EXIT_GROUP)
         return;
-    tj_emit(ctx, &r, kregs, pid_tgid, nr, bpf_ktime_get_ns(), -1, 0);
+    tj_emit(ctx, r, (void *)r, pid_tgid, nr, bpf_ktime_get_ns(), -1, 0);
 }
 #endif
 
