@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tinyjail.errors import UsageError
+from tinyjail.newfile import check_new, write_new
 from tinyjail.policy import Policy
 
 REPORT_FORMAT = "tinyjail-complain-report/1"
@@ -117,22 +117,15 @@ def build_report(
 
 
 def check_writable(path: str | os.PathLike[str], force: bool) -> Path:
-    """Refuse an existing report file unless --force (checked before CMD runs)."""
-    p = Path(path)
-    if p.exists() and not force:
-        raise UsageError(f"{p}: file exists; use --force to overwrite it")
-    if not p.parent.exists():
-        raise UsageError(f"{p}: directory {p.parent} does not exist")
-    return p
+    """Refuse a report path that cannot be written (an existing file without --force, a missing or
+    read-only directory) before CMD runs, so a bad path never costs CMD's result."""
+    return check_new(path, force)
 
 
 def write_report(report: ComplainReport, path: str | os.PathLike[str], force: bool = False) -> Path:
-    """Write the report as JSON (never over an existing file without ``force``)."""
-    p = check_writable(path, force)
-    tmp = p.with_name(p.name + ".tmp")
-    tmp.write_text(json.dumps(report.to_dict(), indent=2) + "\n")
-    os.replace(tmp, p)
-    return p
+    """Write the report as JSON: atomically, never through a symlink, never over an existing file
+    without ``force``. Raises UsageError."""
+    return write_new(path, json.dumps(report.to_dict(), indent=2) + "\n", force=force)
 
 
 def render(report: ComplainReport, console: Any) -> None:

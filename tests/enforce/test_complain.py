@@ -90,7 +90,7 @@ def test_report_is_never_overwritten_without_force(helpers, policy_file, jail, t
         policy, "/usr/bin/touch", str(marker), options=("--mode", "complain", "--report", str(report))
     )
     assert proc.returncode == 2
-    assert "file exists" in proc.stderr and "--force" in proc.stderr
+    assert "already exists" in proc.stderr and "--force" in proc.stderr
     assert report.read_text() == "mine\n"
     assert not marker.exists()  # refused before anything ran
     proc = jail(
@@ -121,3 +121,48 @@ def test_policy_log_rules_are_not_reported_as_violations(helpers, policy_file, j
     data = json.loads(report.read_text())
     assert {v["name"]: v["count"] for v in data["violations"]} == {"getsid": 6}
     assert data["logged_by_policy"] == 5
+
+
+def test_report_never_writes_through_a_symlink(policy_file, jail, tmp_path) -> None:
+    """A symlink planted at the old fixed temporary name (R.tmp) or at R itself redirects nothing."""
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    (tmp_path / "r2.json.tmp").symlink_to(victim)
+    policy = policy_file({"defaultAction": "SCMP_ACT_ALLOW"})
+    report = tmp_path / "r2.json"
+    proc = jail(policy, "/bin/true", options=("--mode", "complain", "--report", str(report)))
+    assert proc.returncode == 0, proc.stderr
+    assert victim.read_text() == "precious\n"
+    assert not report.is_symlink() and json.loads(report.read_text())["exit_status"] == 0
+
+    dangling = tmp_path / "r3.json"
+    dangling.symlink_to(tmp_path / "would-be-created")
+    proc = jail(policy, "/bin/true", options=("--mode", "complain", "--report", str(dangling)))
+    assert proc.returncode == 2 and "r3.json: already exists; use --force" in proc.stderr
+    assert not (tmp_path / "would-be-created").exists()
+
+
+def test_unwritable_report_path_is_refused_before_cmd_runs(policy_file, jail, tmp_path) -> None:
+    policy = policy_file({"defaultAction": "SCMP_ACT_ALLOW"})
+    marker = tmp_path / "ran"
+    for bad, why in (("/proc/r.json", "/proc/r.json: cannot create a file in /proc: "),
+                     (str(tmp_path / "nonexist" / "r.json"), "does not exist")):
+        proc = jail(policy, "/usr/bin/touch", str(marker), options=("--mode", "complain", "--report", bad))
+        assert proc.returncode == 2
+        assert len(proc.stderr.splitlines()) == 1 and why in proc.stderr, proc.stderr
+        assert proc.stderr.startswith("tinyjail: error: ")
+        assert not marker.exists()
+
+
+def test_report_that_cannot_be_written_after_cmd_keeps_cmds_status(policy_file, jail, tmp_path) -> None:
+    """CMD itself creates the report's name while it runs: the report is refused (nothing is clobbered),
+    said on one line, and tinyjail still exits with CMD's status."""
+    policy = policy_file({"defaultAction": "SCMP_ACT_ALLOW"})
+    report = tmp_path / "r.json"
+    proc = jail(policy, "/bin/sh", "-c", f"echo cmd > {report}; exit 3",
+                options=("--mode", "complain", "--report", str(report)))
+    assert proc.returncode == 3
+    assert "Traceback" not in proc.stderr
+    assert f"tinyjail: error: {report}: already exists" in proc.stderr
+    assert "report was not written" in proc.stderr
+    assert report.read_text() == "cmd\n"

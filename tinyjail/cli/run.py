@@ -36,7 +36,7 @@ def run(policy_path: str, mode: str, report_path: str | None, force: bool, comma
     if report_path is not None:
         if mode != "complain":
             raise click.UsageError("--report needs --mode complain")
-        check_writable(report_path, force)
+        check_writable(report_path, force)     # before CMD runs: a bad path must not cost its result
     policy = load(policy_path)
     result = enforce.run(policy, list(command), mode)
     for line in result.messages:
@@ -48,8 +48,8 @@ def run(policy_path: str, mode: str, report_path: str | None, force: bool, comma
         if report_path is not None:
             try:
                 written = enforce.write_report(result.report, report_path, force)
-            except TinyjailError as err:
-                click.echo(f"tinyjail: error: {err}", err=True)
-                return 2
-            click.echo(f"tinyjail: report written to {written}", err=True)
+            except TinyjailError as err:   # CMD ran: its status is still what we exit with
+                click.echo(f"tinyjail: error: {err}; the report was not written", err=True)
+            else:
+                click.echo(f"tinyjail: report written to {written}", err=True)
     return result.exit_status
