@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from tinyjail.errors import UsageError
+from tinyjail.newfile import check_new, write_new
 from tinyjail.policy_model import Arg, Policy
 from tinyjail.policy_portable import to_portable
 from tinyjail.policy_read import from_dict
@@ -78,22 +78,13 @@ def dumps(policy: Policy, portable: bool = False, *, caps: Iterable[str] | None 
 def save(policy: Policy, path: str | os.PathLike[str], force: bool = False, portable: bool = False, *,
          caps: Iterable[str] | None = None) -> None:
     """Validate and write ``policy`` to ``path``; an existing file is kept unless ``force``.
-    ``portable`` writes plain runtime-spec JSON (see `to_portable`). The write is atomic
-    (temporary file + rename)."""
+    ``portable`` writes plain runtime-spec JSON (see `to_portable`). The write is atomic and
+    never follows a symlink (`tinyjail.newfile`). Raises PolicyError, UsageError."""
     p = Path(path)
-    if p.is_dir():
-        raise UsageError(f"{p}: is a directory")
-    if p.exists() and not force:
-        raise UsageError(f"{p} already exists; use --force to overwrite it")
+    check_new(p, force)                   # the usual refusals come before the policy is checked
     text = dumps(policy, portable, caps=caps)
     from_dict(json.loads(text), source=str(p))
-    tmp = p.with_name(f".{p.name}.tmp{os.getpid()}")
-    try:
-        tmp.write_text(text)
-        os.replace(tmp, p)
-    except OSError as err:
-        tmp.unlink(missing_ok=True)
-        raise UsageError(f"{p}: cannot write: {err.strerror or err}") from None
+    write_new(p, text, force=force)
 
 
 def validate(policy: Policy) -> None:
