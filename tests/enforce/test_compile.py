@@ -61,6 +61,44 @@ def test_compile_pfc_shows_hardened_defaults(policy_file, run_cli) -> None:
     assert "clone3: ENOSYS" in proc.stderr and "io_uring_setup" in proc.stderr
 
 
+def test_pfc_without_output_only_prints(policy_file, run_cli, tmp_path) -> None:
+    """--pfc alone (the README's form) writes no POLICY.bpf, so it can be repeated (and needs no write
+    access next to the policy); -o still writes the program too."""
+    src = policy_file({"defaultAction": "SCMP_ACT_ALLOW"}, name="app.json")
+    for _ in range(2):
+        proc = run_cli("compile", str(src), "--pfc")
+        assert proc.returncode == 0, proc.stderr
+        assert "# default action\n  action ALLOW;" in proc.stdout
+        assert "written to" not in proc.stderr
+    assert {p.name for p in tmp_path.iterdir()} == {"app.json"}
+    out = tmp_path / "out.bpf"
+    proc = run_cli("compile", str(src), "--pfc", "-o", str(out))
+    assert proc.returncode == 0 and "# default action" in proc.stdout
+    assert out.read_bytes() == enforce.bpf_bytes(enforce.build_filter(load(src)))
+
+
+def test_bad_output_path_is_one_line(policy_file, run_cli, tmp_path) -> None:
+    src = policy_file({"defaultAction": "SCMP_ACT_ALLOW"})
+    for bad, why in (("/nonexist/x.bpf", "/nonexist/x.bpf: directory /nonexist does not exist"),
+                     ("/proc/x.bpf", "/proc/x.bpf: cannot create a file in /proc: ")):
+        proc = run_cli("compile", str(src), "-o", bad)
+        assert proc.returncode == 2
+        assert proc.stderr.startswith(f"tinyjail: error: {why}") and len(proc.stderr.splitlines()) == 1
+
+
+def test_output_never_goes_through_a_symlink(policy_file, run_cli, tmp_path) -> None:
+    src = policy_file({"defaultAction": "SCMP_ACT_ALLOW"})
+    link = tmp_path / "x.bpf"
+    link.symlink_to(tmp_path / "would-be-created")
+    proc = run_cli("compile", str(src), "-o", str(link))
+    assert proc.returncode == 2 and "already exists; use --force" in proc.stderr
+    assert not (tmp_path / "would-be-created").exists()
+    proc = run_cli("compile", str(src), "-o", str(link), "--force")
+    assert proc.returncode == 0, proc.stderr
+    assert not link.is_symlink() and link.stat().st_size > 0
+    assert not (tmp_path / "would-be-created").exists()
+
+
 def test_complain_mode_compiles_denials_to_log(policy_file, run_cli) -> None:
     src = policy_file(
         {
