@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from tinyjail import __version__
 from tinyjail.cli import COMMANDS
@@ -53,3 +56,31 @@ def test_every_registered_command_loads_and_has_its_help() -> None:
         assert isinstance(cmd, click.Command), name
         assert cmd.name == name
         assert summary.endswith(".") and len(summary) <= 66, summary
+
+
+def test_an_unwrapped_oserror_is_one_line_and_exit_2(tinyjail_cmd) -> None:
+    """The last resort of main(): stdout on a full device is an OSError no command wraps."""
+    env = {k: v for k, v in os.environ.items() if k != "TINYJAIL_DEBUG"}
+    with open("/dev/full", "w") as full:
+        res = subprocess.run([*tinyjail_cmd, "groups", "--of", "openat"], stdout=full, stderr=subprocess.PIPE,
+                             text=True, timeout=60, env=env)
+    assert res.returncode == 2
+    assert res.stderr == "tinyjail: error: No space left on device\n"
+    with open("/dev/full", "w") as full:
+        res = subprocess.run([*tinyjail_cmd, "groups", "--of", "openat"], stdout=full, stderr=subprocess.PIPE,
+                             text=True, timeout=60, env={**env, "TINYJAIL_DEBUG": "1"})
+    assert res.returncode == 1  # the traceback, for whoever debugs tinyjail itself
+    assert "Traceback" in res.stderr and "OSError: [Errno 28] No space left on device" in res.stderr
+
+
+def test_oserror_line_names_the_reason_and_the_path(tmp_path: Path) -> None:
+    from tinyjail.errors import describe_os_error
+
+    missing = tmp_path / "nonexist"
+    with pytest.raises(OSError) as opened:
+        (missing / "x.bpf").read_bytes()
+    assert describe_os_error(opened.value) == f"No such file or directory: {missing / 'x.bpf'}"
+    with pytest.raises(OSError) as renamed:
+        os.rename(missing / "a", missing / "b")
+    expected = f"No such file or directory: {missing / 'a'} -> {missing / 'b'}"
+    assert describe_os_error(renamed.value) == expected

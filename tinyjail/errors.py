@@ -40,5 +40,13 @@ class BackendUnavailable(TinyjailError):
     exit_code = 2
 
 
+def describe_os_error(err: OSError) -> str:
+    """`reason: path` of an OSError nobody wrapped (the CLI's last-resort line), e.g.
+    ``No such file or directory: /nonexist/x.bpf``."""
+    reason = err.strerror or str(err) or type(err).__name__
+    paths = [str(p) for p in (err.filename, err.filename2) if p is not None]
+    return ": ".join([reason, " -> ".join(paths)]) if paths else reason
+
+
 for _cls in (TinyjailError, UsageError, PolicyError, TraceError, EnforceError, BackendUnavailable):
     _cls.__module__ = "tinyjail.errors"

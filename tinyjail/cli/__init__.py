@@ -2,18 +2,21 @@
 
 Each command lives in its own module under `tinyjail.cli` and is imported only when it is
 invoked, so `tinyjail run` never pays for pandas, bcc or dash. Library errors
-(`tinyjail.errors.TinyjailError`) become one-line messages and their exit code.
+(`tinyjail.errors.TinyjailError`) become one-line messages and their exit code; an OSError that
+escaped every wrapper becomes `tinyjail: error: REASON: PATH` and exit 2 (TINYJAIL_DEBUG=1 shows
+its traceback instead).
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 import click
 
 from tinyjail import __version__
-from tinyjail.errors import PolicyError, TinyjailError
+from tinyjail.errors import PolicyError, TinyjailError, describe_os_error
 
 # name -> (module under tinyjail.cli, attribute, one-line help). Help is listed here so that
 # `tinyjail --help` does not import every command.
@@ -81,4 +84,9 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(err.exit_code)
     except KeyboardInterrupt:
         sys.exit(130)
+    except OSError as err:   # last resort: a path tinyjail failed to wrap is still bad input, not a crash
+        if os.environ.get("TINYJAIL_DEBUG", "") not in ("", "0"):
+            raise
+        click.echo(f"tinyjail: error: {describe_os_error(err)}", err=True)
+        sys.exit(2)
     sys.exit(rv if isinstance(rv, int) else 0)
