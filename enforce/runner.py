@@ -44,6 +44,16 @@ STARTUP_SYSCALLS = frozenset({
 })
 """What a dynamically linked program calls before main (ld.so and libc start-up)."""
 
+LOADER_SYSCALLS = ("mmap", "arch_prctl", "openat", "read", "pread64", "close", "newfstatat", "mprotect")
+"""The start-up calls whose refusal stops ld.so before main (measured on Debian 12's glibc: mmap ->
+SIGSEGV, the others -> exit 127). Refused with an errno they leave no audit record to name."""
+
+STARTUP_HINT = ("the filter covers the loader's own start-up syscalls (ld.so and libc: execve, brk, mmap, "
+                "openat, ...), so a policy must allow them")
+
+_LOADER_DEATHS = frozenset({signal.SIGSEGV, signal.SIGBUS, signal.SIGILL, signal.SIGABRT})
+_ALLOWING = frozenset({"SCMP_ACT_ALLOW", "SCMP_ACT_LOG"})
+
 
 @dataclass
 class Denial:
@@ -201,6 +211,8 @@ def run(
             + (" (the filter refused execve: the policy must allow execve, tinyjail execs CMD under it)"
                if eno in (errno.EPERM, errno.EACCES, errno.ENOSYS) else "")
         )
+    elif not failure and mode == "enforce" and result.signal != signal.SIGSYS:
+        result.messages.extend(_silent_start_messages(policy, result, path, argv[0], family.complete))
     result.denials = _denials(mine, pid, family, execed)
     if result.signal == signal.SIGSYS:
         result.messages.extend(_sigsys_messages(result, argv[0]))
@@ -273,6 +285,33 @@ def _sigsys_messages(result: RunResult, cmd: str) -> list[str]:
         lines.append(f"{cmd} never started: the filter is loaded before execve, so the policy must allow "
                      "execve and the program's start-up syscalls")
     elif d.name in STARTUP_SYSCALLS and d.pid == result.denials[0].pid:
-        lines.append("note: the filter also covers the program's start-up (ld.so and libc: execve, brk, "
-                     "mmap, openat, ...), so a policy must allow those too")
+        lines.append(f"note: {STARTUP_HINT}")
     return lines
+
+
+def _silent_start_messages(policy: Policy, result: RunResult, path: str, cmd: str, known: bool) -> list[str]:
+    """Why CMD died at start-up without a word, when the policy refused with an errno (no audit record).
+
+    The child's own report of a failed execve is a write() the filter may refuse too, and ld.so's
+    "error while loading shared libraries" likewise; `tinyjail.policy.evaluate` tells, without
+    running anything, whether execve or a loader call is what the policy refuses. ``known``: the
+    proc connector followed CMD, so ``result.execed`` is exact."""
+    crashed = result.signal in _LOADER_DEATHS
+    if not (crashed or result.exit_status in (126, 127) or (known and not result.execed)):
+        return []
+    from tinyjail.policy import evaluate
+
+    action = evaluate(policy, "execve")[0]
+    if action not in _ALLOWING and not (known and result.execed):
+        return [f"cannot execute {path}: the policy refuses execve ({action}); the filter is loaded before "
+                f"execve, so {cmd} never started: the policy must allow execve",
+                f"note: {STARTUP_HINT}"]
+    if not (crashed or result.exit_status == 127) or (known and not result.execed):
+        return []
+    refused = [n for n in LOADER_SYSCALLS if evaluate(policy, n)[0] not in _ALLOWING]
+    if not refused:
+        return []
+    how = (f"was killed by {signal.Signals(result.signal).name}" if result.signal
+           else f"exited {result.exit_status}")
+    return [f"note: {cmd} {how}; the policy refuses {', '.join(refused)}, which the program's start-up "
+            f"needs: {STARTUP_HINT}"]

@@ -161,6 +161,46 @@ def test_startup_syscall_denied_gets_the_startup_hint(policy_file, jail) -> None
     assert "brk (syscall" in proc.stderr and "start-up" in proc.stderr
 
 
+def test_errno_default_without_execve_says_why_it_exits_126(policy_file, jail, tmp_path) -> None:
+    """The refused execve leaves no audit record and the child's report of it is a write() the filter
+    refuses too: tinyjail asks the policy instead."""
+    only_exit = [{"names": ["exit_group"], "action": "SCMP_ACT_ALLOW"}]
+    policy = policy_file({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": only_exit})
+    marker = tmp_path / "ran"
+    proc = jail(policy, "/usr/bin/touch", str(marker))
+    assert proc.returncode == 126
+    assert "cannot execute /usr/bin/touch: the policy refuses execve (SCMP_ACT_ERRNO)" in proc.stderr
+    assert "must allow execve" in proc.stderr
+    assert "the filter covers the loader's own start-up syscalls" in proc.stderr
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    ("refused", "status", "named"),
+    [
+        (["mmap"], 128 + signal.SIGSEGV, "refuses mmap,"),  # ld.so crashes
+        (["openat", "write", "writev"], 127, "refuses openat,"),  # ld.so's own message is refused too
+    ],
+)
+def test_loader_call_refused_with_an_errno_gets_the_startup_hint(
+    refused: list[str], status: int, named: str, policy_file, jail
+) -> None:
+    policy = policy_file(
+        {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": refused, "action": "SCMP_ACT_ERRNO"}]}
+    )
+    proc = jail(policy, "/bin/true")
+    assert proc.returncode == status
+    assert named in proc.stderr
+    assert "the filter covers the loader's own start-up syscalls" in proc.stderr
+
+
+def test_a_command_failing_by_itself_gets_no_startup_hint(policy_file, jail) -> None:
+    for script, status in (("exit 127", 127), ("exit 126", 126), ("kill -SEGV $$", 128 + signal.SIGSEGV)):
+        proc = jail(policy_file(ALLOW_ALL), "/bin/sh", "-c", script)
+        assert proc.returncode == status
+        assert proc.stderr == ""
+
+
 def test_signal_death_maps_to_128_plus_n(policy_file, jail) -> None:
     proc = jail(policy_file(ALLOW_ALL), "/bin/sh", "-c", "kill -KILL $$")
     assert proc.returncode == 128 + signal.SIGKILL
