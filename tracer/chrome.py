@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from tinyjail.errors import TraceError
+from tinyjail.newfile import new_file
 from tinyjail.timeline import present as _present
 
 if TYPE_CHECKING:
@@ -36,7 +37,7 @@ def export(trace: Trace, path: str | os.PathLike[str] | IO[str], *, force: bool 
     if target.exists() and not force:
         raise TraceError(f"{target}: already exists; choose another file or pass --force")
     try:
-        with target.open("w", encoding="utf-8") as out:
+        with new_file(target, force=force) as out:   # atomic, never through a symlink
             return _write(trace, out)
     except OSError as err:
         raise TraceError(f"{target}: cannot write ({err.strerror})") from None
