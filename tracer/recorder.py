@@ -297,28 +297,33 @@ def new_columns(n: int) -> Columns:
 def split_into(records: np.ndarray[Any, Any], out: Columns, at: int) -> int:
     """Copy records into rows ``at``.. of ``out``, one contiguous array per field; returns how many.
 
+    ``records`` is 1-D, or 2-D (ring records of several events each): rows are taken in order.
+
     pyarrow copies a strided numpy view element by element (~35 ns each) and a whole-array
     gather per field streams the records from memory once per field; gathering all fields
     from cache-sized slices costs a few ns per value and hands pyarrow buffers it wraps.
     Filling a preallocated 256k-row buffer (recycled by the writer) avoids concatenating
     drains and page-faulting fresh memory for every chunk.
     """
-    n = len(records)
-    for start in range(0, n, SPLIT_ROWS):
-        part = records[start:start + SPLIT_ROWS]
-        lo = at + start
-        hi = lo + len(part)
+    grid = records if records.ndim == 2 else records[:, None]
+    per = grid.shape[1]
+    step = max(1, SPLIT_ROWS // per)
+    for start in range(0, len(grid), step):
+        part = grid[start:start + step]
+        lo = at + start * per
+        rows = part.shape[0]
+        hi = lo + rows * per
         for name, col in out.items():
-            if col.ndim == 2:
-                col[:, lo:hi] = part[name].T
+            if col.ndim == 2:     # (6, n): the target rows viewed as (6, rows, per), no temporary
+                col[:, lo:hi].reshape(col.shape[0], rows, per)[...] = np.moveaxis(part[name], -1, 0)
             else:
-                col[lo:hi] = part[name]
-    return n
+                col[lo:hi].reshape(rows, per)[...] = part[name]
+    return len(grid) * per
 
 
 def split_columns(records: np.ndarray[Any, Any]) -> Columns:
     """Record array -> one contiguous array per field (``args`` as a (6, n) array)."""
-    out = new_columns(len(records))
+    out = new_columns(records.size)
     split_into(records, out, 0)
     return out
 
@@ -348,6 +353,9 @@ class Drainer:
         self.progress = progress
         self.on_proc = on_proc
         self.procs: list[np.ndarray[Any, Any]] = []
+        from tinyjail.tracer.syscalls.loader import BATCH
+
+        self.per_record = BATCH
         self.buf = new_columns(BATCH_EVENTS)
         self.fill = 0
         self.stop = threading.Event()
@@ -363,6 +371,7 @@ class Drainer:
                 stopping = self.stop.is_set()
                 got = self.once()
                 if stopping and not got:
+                    self.take_leftovers()
                     self.flush()
                     return
                 if got < DRAIN_MIN:
@@ -392,13 +401,23 @@ class Drainer:
         # split into columns straight from the ring (one cache-friendly pass, no record copy),
         # into the free rows of the current 256k-row buffer; a full buffer is one row group
         n = probe.events.drain_with(lambda recs: split_into(recs, self.buf, self.fill), limit,
-                                    max_records=BATCH_EVENTS - self.fill)
+                                    max_records=(BATCH_EVENTS - self.fill) // self.per_record)
         if n:
             self.fill += n
             self.progress.events += n
             if self.fill == BATCH_EVENTS:
                 self.flush()
         return n + len(procs) + len(paths)
+
+    def take_leftovers(self) -> None:
+        """The events still gathered per CPU in the kernel (the probe is detached by now)."""
+        rest = self.probe.leftovers()
+        if not len(rest):
+            return
+        if self.fill + len(rest) > BATCH_EVENTS:
+            self.flush()
+        self.fill += split_into(rest, self.buf, self.fill)
+        self.progress.events += len(rest)
 
     def flush(self) -> None:
         """Hand the filled rows to the writer and start a recycled (or new) buffer."""
@@ -583,6 +602,9 @@ def _record(
             t_cmd_end = time.monotonic()
         finally:
             os.close(status_r)
+        probe.detach()
+        if survivors:
+            time.sleep(0.01)   # a detached program may still be finishing a run on another CPU
         drainer.finish()
         writer.close()
         if failure.startswith(b"L"):

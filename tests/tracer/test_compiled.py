@@ -77,7 +77,8 @@ def _probe_runs(probe: object, argv: list[str]) -> int:
     os.close(w)
     os.waitpid(pid, 0)
     time.sleep(0.05)
-    return len(probe.events.drain())  # type: ignore[attr-defined]
+    probe.detach()  # type: ignore[attr-defined]
+    return int(probe.events.drain().size) + len(probe.leftovers())  # type: ignore[attr-defined]
 
 
 @pytest.mark.bpf

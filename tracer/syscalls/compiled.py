@@ -248,6 +248,7 @@ class LoadedProgram:
         self._lib = _libbcc()
         self.map_fds: dict[str, int] = {}
         self._fds: list[int] = []
+        self._links: list[int] = []
         try:
             self._load(prog)
         except BaseException:
@@ -279,10 +280,18 @@ class LoadedProgram:
             link = lib.bpf_attach_raw_tracepoint(pfd, tp)
             if link < 0:
                 raise OSError(ct.get_errno(), f"cannot attach {name}")
-            self._fds.append(link)
+            self._links.append(link)
+
+    def detach(self) -> None:
+        """Stop the programs (closing the raw tracepoint links); the maps stay readable."""
+        for fd in self._links:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self._links.clear()
 
     def close(self) -> None:
-        """Detach (closing the raw tracepoint fds) and free the maps."""
+        """Detach and free the programs and maps."""
+        self.detach()
         for fd in reversed(self._fds):
             with contextlib.suppress(OSError):
                 os.close(fd)

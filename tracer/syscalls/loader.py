@@ -60,6 +60,9 @@ EVENT_DTYPE = np.dtype([
     ("ts", "<u8"), ("duration", "<i8"), ("pid", "<u4"), ("tid", "<u4"), ("nr", "<i4"), ("stack_id", "<i4"),
     ("args", "<u8", (6,)), ("ret", "<i8"), ("ip", "<u8"), ("comm", "S16"),
 ])
+BATCH = 32
+"""Events per ring record: each CPU gathers this many before one ring output (a power of two)."""
+BATCH_DTYPE = np.dtype([("n", "<u4"), ("pad", "<u4"), ("ev", EVENT_DTYPE, (BATCH,))])
 PATH_DTYPE = np.dtype([
     ("ts", "<u8"), ("tid", "<u4"), ("nr", "<i4"), ("kind", "<u4"), ("len0", "<u4"),
     ("p0", f"S{PATH_LEN}"), ("p1", f"S{PATH_LEN}"),
@@ -116,6 +119,7 @@ def program_text(opts: ProbeOptions) -> str:
     src = resources.files("tinyjail.tracer.syscalls").joinpath("probe.bpf.c").read_text()
     defines = {
         "TJ_PATH_LEN": PATH_LEN,
+        "TJ_BATCH": BATCH,
         "TJ_PID_MAX": pid_max(),
         "TJ_STACK_WORDS": STACK_WORDS,
         "TJ_STACK_K": opts.stack_k,
@@ -255,7 +259,8 @@ class Probe:
             fds, specs = self._compile(text, key)
         self.maps = {s.name: Map(fds[s.name], s) for s in specs}
         page = mmap.PAGESIZE
-        self.events = RingReader(fds["events"], self.opts.event_pages * page, EVENT_DTYPE)
+        self.events = RingReader(fds["events"], self.opts.event_pages * page,
+                                 np.dtype((EVENT_DTYPE, (BATCH,))))
         self.paths = RingReader(fds["paths"], self.opts.path_pages * page, PATH_DTYPE)
         self.procs = RingReader(fds["procs"], self.opts.proc_pages * page, PROC_DTYPE)
 
@@ -317,6 +322,24 @@ class Probe:
         ips = np.frombuffer(raw, dtype="<u8")
         end = np.flatnonzero(ips == 0)
         return [int(a) for a in ips[:end[0] if len(end) else len(ips)]]
+
+    def detach(self) -> None:
+        """Stop recording: detach the raw tracepoints (the syscall hooks and, with BTF, the sched
+        hooks; a few ms). Maps and rings stay readable; perf tracepoints go in ``close``."""
+        if self._loaded is not None:
+            self._loaded.detach()
+        else:
+            for tp in list(self.bpf.raw_tracepoint_fds):
+                self.bpf.detach_raw_tracepoint(tp)
+
+    def leftovers(self) -> np.ndarray[Any, Any]:
+        """The events still in the per-CPU batches (fewer than BATCH per CPU), in CPU order.
+        Read them after ``detach`` (or once no tracked task runs): a program may be filling them."""
+        batches = self.maps["batches"]
+        parts = [np.frombuffer(raw, dtype=BATCH_DTYPE, count=1)[0]
+                 for raw in batches.per_cpu(bytes(4))]
+        return np.concatenate([p["ev"][:min(int(p["n"]), BATCH)] for p in parts]) if parts else \
+            np.empty(0, EVENT_DTYPE)
 
     def close(self) -> None:
         for ring in (self.events, self.paths, self.procs):

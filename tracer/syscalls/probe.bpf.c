@@ -16,7 +16,11 @@
  *  - exit/exit_group never reach sys_exit: they are recorded from sched_process_exit with the
  *    exiting task's saved registers (orig_ax is still the number), or at sys_enter when
  *    sys_enter is attached anyway (TJ_ENTER_HOOK: durations on, or no BTF for the raw hooks).
- *  - every ring reserve failure is counted in `counters`, so the trace knows exactly what it lost.
+ *  - events are gathered per CPU (`batches`) and go to the ring TJ_BATCH at a time: one ring
+ *    output per batch instead of a reserve/submit per syscall. Every program here runs with
+ *    preemption off (syscall and sched tracepoints), so a CPU's batch has one writer at a time;
+ *    userspace reads the partial batches once the programs are detached.
+ *  - every ring output failure is counted in `counters`, so the trace knows exactly what it lost.
  *  - user stacks only for the first TJ_STACK_K calls per (syscall, user ip); the rest are counted.
  */
 
@@ -116,6 +120,12 @@ struct tj_event {            /* 112 bytes; mirrored by loader.EVENT_DTYPE */
     char comm[16];
 };
 
+struct tj_batch {            /* mirrored by loader.BATCH_DTYPE; events[0..n) are filled */
+    u32 n;
+    u32 pad;
+    struct tj_event ev[TJ_BATCH];
+};
+
 struct tj_path {             /* mirrored by loader.PATH_DTYPE */
     u64 ts;                  /* entry time: joins the event of the same tid */
     u32 tid;
@@ -169,6 +179,7 @@ BPF_HASH(callers, s32, u64, TJ_STACKS);
 BPF_STACK_TRACE(stacks, TJ_STACKS);
 BPF_PERCPU_ARRAY(counters, u64, 6);
 BPF_PERCPU_ARRAY(scratch, struct tj_proc, 1);
+BPF_PERCPU_ARRAY(batches, struct tj_batch, 1);
 BPF_RINGBUF_OUTPUT(events, TJ_EVENT_PAGES);
 BPF_RINGBUF_OUTPUT(paths, TJ_PATH_PAGES);
 BPF_RINGBUF_OUTPUT(procs, TJ_PROC_PAGES);
@@ -181,12 +192,17 @@ static __always_inline void tj_live_add(s64 delta)
         __sync_fetch_and_add(v, delta);
 }
 
-static __always_inline void tj_count(int which)
+static __always_inline void tj_count_n(int which, u64 n)
 {
     int k = which;
     u64 *v = counters.lookup(&k);
     if (v)
-        *v += 1;
+        *v += n;
+}
+
+static __always_inline void tj_count(int which)
+{
+    tj_count_n(which, 1);
 }
 
 /* Which arguments of syscall `nr` are paths (kind 1) or a sockaddr (kind 2, length in arg `b`). */
@@ -219,11 +235,12 @@ static __always_inline int tj_is_exec(s64 nr)
 static __always_inline void tj_emit(void *ctx, struct tj_regs *r, void *kregs, u64 pid_tgid, s64 nr, u64 ts,
                                     s64 dur, s64 ret)
 {
-    struct tj_event *e = events.ringbuf_reserve(sizeof(struct tj_event));
-    if (!e) {
-        tj_count(CNT_EVENTS_LOST);
+    int zero = 0;
+    struct tj_batch *b = batches.lookup(&zero);
+    if (!b)
         return;
-    }
+    u32 i = b->n & (TJ_BATCH - 1);
+    struct tj_event *e = &b->ev[i];
     e->ts = ts;
     e->duration = dur;
     e->pid = pid_tgid >> 32;
@@ -264,7 +281,13 @@ static __always_inline void tj_emit(void *ctx, struct tj_regs *r, void *kregs, u
         sv->count += 1;
     }
 #endif
-    events.ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+    if (i + 1 < TJ_BATCH) {
+        b->n = i + 1;
+        return;
+    }
+    if (events.ringbuf_output(&b->ev[0], sizeof(struct tj_event) * TJ_BATCH, BPF_RB_NO_WAKEUP) != 0)
+        tj_count_n(CNT_EVENTS_LOST, TJ_BATCH);
+    b->n = 0;
 }
 
 /* Returns 1 when the first string could not be read (a page not faulted in yet: the string
