@@ -70,9 +70,10 @@ STACK_COLUMNS: dict[str, str] = {
 }
 
 SECCOMP_COLUMNS: dict[str, str] = {
-    "ts": "int64",           # audit time converted to CLOCK_MONOTONIC ns
+    "ts": "int64",           # ts of the call the record logged (tracer/seccomp_join.py), else audit_ts
     "serial": "int64",       # audit record serial
     "pid": "int32",
+    "tid": "int32",          # thread of that call; -1 when the record matched no call (audit gives no tid)
     "comm": "category",
     "exe": "string",
     "nr": "int32",
@@ -81,6 +82,7 @@ SECCOMP_COLUMNS: dict[str, str] = {
     "action": "category",    # "log", "kill_process", "kill_thread", "errno", "trap", ...
     "ip": "uint64",
     "sig": "int32",
+    "audit_ts": "int64",     # the record's own stamp: coarse wall clock (per tick, ms) as CLOCK_MONOTONIC
 }
 
 TABLES: dict[str, dict[str, str]] = {
@@ -179,6 +181,8 @@ def load(path: str | os.PathLike[str]) -> Trace:
             df = pd.read_parquet(file, engine="pyarrow")
         except (OSError, pa.ArrowException, ValueError) as err:
             raise TraceError(f"{file}: unreadable Parquet ({err})") from None
+        if table == "seccomp" and "audit_ts" not in df.columns:
+            df["audit_ts"] = df["ts"]   # traces written before the join: ts was the audit time
         frames[table] = conform(df, columns)
     return Trace(meta=meta, path=root, **frames)
 

@@ -645,7 +645,8 @@ def _record(
         procs = np.concatenate(drainer.procs) if drainer.procs else np.empty(0)
         processes = _processes_frame(procs, writer, pid, wait_status)
         stacks_df, stack_note = _stacks_frame(procs, writer, callers, stack_ips, live_maps, cwd)
-        seccomp_df = _seccomp_frame(records, set(processes["pid"].tolist()) | {pid})
+        seccomp_df = _seccomp_frame(records, set(processes["pid"].tolist()) | {pid}, tmp_events, processes,
+                                    policy)
         dropped = counters["events_lost"] + counters["paths_lost"] + counters["procs_lost"]
         meta: dict[str, Any] = {
             "command": " ".join(argv),
@@ -859,17 +860,24 @@ def _stacks_frame(procs: np.ndarray[Any, Any], writer: EventWriter, sp_words: di
     return conform(df, STACK_COLUMNS), note
 
 
-def _seccomp_frame(records: list[Any], pids: set[int]) -> Any:
+def _seccomp_frame(records: list[Any], pids: set[int], events_file: Path | None, processes: Any,
+                   policy: Any) -> Any:
+    """The tree's audit records, each placed at the recorded call it logged (tracer/seccomp_join.py)."""
     import pandas as pd
+    from tinyjail.tracer.seccomp_join import join, read_events
 
     from tinyjail.timeline import conform
 
-    rows = [{"ts": r.mono_ns, "serial": r.serial, "pid": r.pid, "comm": r.comm, "exe": r.exe, "nr": r.nr,
-             "name": r.name, "arch": r.arch, "action": r.action, "ip": r.ip, "sig": r.sig}
+    rows = [{"ts": r.mono_ns, "audit_ts": r.mono_ns, "serial": r.serial, "pid": r.pid, "comm": r.comm,
+             "exe": r.exe, "nr": r.nr, "name": r.name, "arch": r.arch, "action": r.action, "ip": r.ip,
+             "sig": r.sig}
             for r in records if r.pid in pids]
     if not rows:
         return empty_frame(SECCOMP_COLUMNS)
-    return conform(pd.DataFrame(rows), SECCOMP_COLUMNS)
+    frame = conform(pd.DataFrame(rows), SECCOMP_COLUMNS)
+    if events_file is None:
+        return frame
+    return conform(join(frame, read_events(events_file, frame), processes, policy), SECCOMP_COLUMNS)
 
 
 def record(
