@@ -3,8 +3,10 @@
 Format: https://docs.google.com/document/d/1CvAClvFfyA5R-PhYUmn5OOQtYMH4h6I0nSsKchNAqU4 —
 one complete event (``ph: "X"``) per syscall on its thread's track, process/thread name metadata
 (``ph: "M"``), and process-scoped instant events (``ph: "i"``) for fork/clone/exec/exit and seccomp
-records. Timestamps are microseconds since the first event of the trace (``otherData.t0_ns`` keeps
-the CLOCK_MONOTONIC origin); the file is streamed so a million events do not build one huge list.
+records (on the logged call's thread when the record was joined to it); a lossy trace opens with a
+global instant "LOSSY TRACE: N events dropped". Timestamps are microseconds since the first event
+of the trace (``otherData.t0_ns`` keeps the CLOCK_MONOTONIC origin); the file is streamed so a
+million events do not build one huge list.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ def events(trace: Trace) -> Iterator[dict[str, Any]]:
     """The trace events, in file order: metadata first, then syscalls, process and seccomp instants."""
     t0 = origin(trace)
     yield from _metadata(trace)
+    yield from _lossy_marker(trace)
     yield from _syscalls(trace.events, t0)
     yield from _process_instants(trace.processes, t0)
     yield from _seccomp_instants(trace.seccomp, t0)
@@ -55,6 +58,7 @@ def events(trace: Trace) -> Iterator[dict[str, Any]]:
 def _lines(trace: Trace, t0: int) -> Iterator[str]:
     dumps = functools.partial(json.dumps, separators=(",", ":"), default=str)
     yield from map(dumps, _metadata(trace))
+    yield from map(dumps, _lossy_marker(trace))
     yield from _syscall_lines(trace.events, t0)
     yield from map(dumps, _process_instants(trace.processes, t0))
     yield from map(dumps, _seccomp_instants(trace.seccomp, t0))
@@ -113,6 +117,15 @@ def _metadata(trace: Trace) -> Iterator[dict[str, Any]]:
         yield {"name": "process_name", "ph": "M", "pid": pid, "tid": pid, "args": {"name": f"{comm} ({pid})"}}
     for (pid, tid), comm in sorted(threads.items()):
         yield {"name": "thread_name", "ph": "M", "pid": pid, "tid": tid, "args": {"name": f"{comm} ({tid})"}}
+
+
+def _lossy_marker(trace: Trace) -> Iterator[dict[str, Any]]:
+    """A global instant at time 0 naming the drops: otherData is not shown by Perfetto's UI, and
+    a lossy trace must not pass for a complete one."""
+    if trace.lossy:
+        yield {"name": f"LOSSY TRACE: {trace.dropped:,} events dropped", "cat": "tinyjail", "ph": "i",
+               "s": "g", "ts": 0, "pid": 0, "tid": 0,
+               "args": {"dropped": trace.dropped, "counters": trace.meta.get("counters")}}
 
 
 def _syscalls(ev: pd.DataFrame, t0: int) -> Iterator[dict[str, Any]]:
@@ -218,7 +231,7 @@ def _seccomp_instants(sc: pd.DataFrame, t0: int) -> Iterator[dict[str, Any]]:
             "s": "p",
             "ts": _us(int(row.ts), t0),
             "pid": int(row.pid),
-            "tid": int(row.pid),
+            "tid": int(row.tid) if int(row.tid) >= 0 else int(row.pid),   # the logged call's thread
             "args": {
                 "syscall": str(row.name),
                 "nr": int(row.nr),

@@ -72,6 +72,33 @@ def test_seccomp_records_become_instants(tmp_path: Path) -> None:
     assert sec[0]["ts"] == pytest.approx((10_000_001_500 - data["otherData"]["t0_ns"]) / 1000)
 
 
+def test_joined_seccomp_record_is_on_its_calls_thread(tmp_path: Path) -> None:
+    base = {"serial": 77, "pid": 4242, "comm": "ls", "exe": "/usr/bin/ls", "nr": 101, "name": "ptrace",
+            "arch": "x86_64", "action": "log", "ip": 0x1234, "sig": 0}
+    trace = build([Call("getpid", ret=4242)], seccomp=[
+        {**base, "ts": 10_000_001_500, "tid": 4243, "audit_ts": 10_000_000_000},
+        {**base, "ts": 10_000_002_000, "serial": 78, "tid": -1, "audit_ts": 10_000_002_000},  # not joined
+    ])
+    out = tmp_path / "t.json"
+    export(trace, out)
+    sec = [e for e in _load(out)["traceEvents"] if e.get("cat") == "seccomp"]
+    assert [(e["pid"], e["tid"]) for e in sec] == [(4242, 4243), (4242, 4242)]
+
+
+def test_lossy_trace_is_marked_where_it_is_seen(tmp_path: Path) -> None:
+    lossy = build([Call("getpid", ret=4242)], dropped=1234)
+    out = tmp_path / "lossy.json"
+    export(lossy, out)
+    data = _load(out)
+    marks = [e for e in data["traceEvents"] if e["name"].startswith("LOSSY TRACE")]
+    assert len(marks) == 1
+    assert marks[0]["name"] == "LOSSY TRACE: 1,234 events dropped"
+    assert (marks[0]["ph"], marks[0]["s"], marks[0]["ts"]) == ("i", "g", 0)
+    assert data["otherData"]["dropped"] == 1234
+    export(build([Call("getpid", ret=4242)]), tmp_path / "whole.json")
+    assert not [e for e in _load(tmp_path / "whole.json")["traceEvents"] if "LOSSY" in e["name"]]
+
+
 def test_unknown_duration_and_empty_trace(tmp_path: Path) -> None:
     trace = build([Call("read", [0, 0, 1], ret=-4)])
     trace.events.loc[0, "duration_ns"] = -1
