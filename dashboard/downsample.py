@@ -237,12 +237,16 @@ def build_index(trace: Trace) -> TimelineIndex:
             ],
         }
     )
-    # Seccomp records carry a pid only: mark them on that process's main-thread lane.
-    main_lane = {
-        int(p): int(i) for i, p, t in zip(lanes["lane"], lanes["pid"], lanes["tid"], strict=True) if p == t
+    # A record joined to its call has that call's tid; others (audit gives only a pid) go on the
+    # process's main-thread lane.
+    task_lane = {
+        (int(p), int(t)): int(i) for i, p, t in zip(lanes["lane"], lanes["pid"], lanes["tid"], strict=True)
     }
     first_lane = lanes.groupby("pid")["lane"].min().to_dict()
-    sec_lane = [main_lane.get(int(p), first_lane.get(int(p), 0)) for p in sec["pid"]]
+    sec_lane = [
+        task_lane.get((int(p), int(t)), task_lane.get((int(p), int(p)), first_lane.get(int(p), 0)))
+        for p, t in zip(sec["pid"], sec["tid"], strict=True)
+    ]
     seccomp = pd.DataFrame(
         {
             "x_ns": sec["ts"].to_numpy(np.int64) - origin,

@@ -315,13 +315,16 @@ def make_trace(
         }
     )
 
-    # Seccomp log records for a couple of rare calls (as complain mode would produce).
+    # Seccomp log records for a couple of rare calls (as complain mode would produce), joined to
+    # their calls like the recorder does: the call's ts and tid, the coarse stamp in audit_ts.
     rare = ev[ev["name"].isin(["prctl", "sysinfo", "uname"])].head(25)
     sec = pd.DataFrame(
         {
             "ts": rare["ts"].to_numpy(),
+            "audit_ts": rare["ts"].to_numpy() // 4_000_000 * 4_000_000,
             "serial": np.arange(len(rare), dtype=np.int64) + 5000,
             "pid": rare["pid"].to_numpy(),
+            "tid": rare["tid"].to_numpy(),
             "comm": rare["comm"].to_numpy(),
             "exe": MAIN,
             "nr": rare["nr"].to_numpy(),

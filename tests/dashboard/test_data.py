@@ -237,6 +237,23 @@ def test_index_lanes_and_marks(synth: Trace) -> None:
         assert (lane["pid"], lane["tid"]) == (ev["pid"].iloc[row], ev["tid"].iloc[row])
 
 
+def test_seccomp_marks_sit_on_their_calls_thread(synth: Trace) -> None:
+    """A record joined to its call is drawn on that (pid, tid) lane; one without a tid (older
+    traces, unmatched records) on its process's main thread."""
+    sec = synth.seccomp
+    assert (sec["tid"] != sec["pid"]).any()                 # some were made by worker threads
+    ix = build_index(synth)
+    lanes = ix.lanes
+    lane_of = {(int(p), int(t)): int(i)
+               for i, p, t in zip(lanes["lane"], lanes["pid"], lanes["tid"], strict=True)}
+    joined = zip(sec["pid"], sec["tid"], strict=True)
+    assert ix.seccomp["lane"].tolist() == [lane_of[(int(p), int(t))] for p, t in joined]
+    unjoined = Trace(events=synth.events, processes=synth.processes, stacks=synth.stacks,
+                     seccomp=sec.assign(tid=-1, ts=sec["audit_ts"]), meta=synth.meta)
+    ux = build_index(unjoined)
+    assert ux.seccomp["lane"].tolist() == [lane_of[(int(p), int(p))] for p in sec["pid"]]
+
+
 def test_window_bins_then_refines(synth_big: Trace) -> None:
     ix = build_index(synth_big)
     whole = ix.window(max_points=3000)
