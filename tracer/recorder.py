@@ -610,6 +610,7 @@ def _record(
         if failure.startswith(b"L"):
             raise EnforceError(f"the kernel refused to load the policy's filter; {argv[0]} was not run")
         counters = probe.counters()
+        counters["missed_runs"] = probe.missed_runs()
         callers = probe.callers()
         stack_ips = {sid: probe.stack(sid) for sid in writer.stack_count}
     except BaseException:

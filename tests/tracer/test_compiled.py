@@ -162,3 +162,25 @@ def test_cli_trace_uses_the_cache(tinyjail_cmd: list[str], tmp_path: Path) -> No
                        check=True, capture_output=True)
         meta = json.loads((tmp_path / f"t{i}" / "meta.json").read_text())
         assert meta["bpf_cache"] == want
+
+
+@pytest.mark.bpf
+def test_program_info_counts_runs_and_no_skipped_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """recursion_misses is read from the kernel's bpf_prog_info (at its BTF offset): checked
+    against run_cnt, which the kernel counts while bpf_stats_enabled is set."""
+    from tinyjail.tracer.syscalls.loader import Probe, ProbeOptions
+
+    monkeypatch.setenv("TINYJAIL_BPF_CACHE", str(tmp_path / "cache"))
+    stats = Path("/proc/sys/kernel/bpf_stats_enabled")
+    old = stats.read_text()
+    stats.write_text("1")
+    try:
+        with Probe(ProbeOptions(stack_k=0)) as probe:
+            recorded = _probe_runs(probe, ["/bin/true"])
+            runs = sum(compiled.prog_info(fd, "run_cnt") or 0 for fd in probe.prog_fds())
+            assert runs >= recorded > 5           # every syscall on the machine runs sys_exit's program
+            assert [compiled.prog_info(fd, "recursion_misses") for fd in probe.prog_fds()] == \
+                [0] * len(probe.prog_fds())
+            assert probe.missed_runs() == 0
+    finally:
+        stats.write_text(old)

@@ -167,6 +167,7 @@ def _libbcc() -> Any:
         ("bpf_table_type_id", ct.c_int, [mod, size]),
         ("bpf_table_max_entries_id", size, [mod, size]),
         ("bpf_table_flags_id", ct.c_int, [mod, size]),
+        ("bpf_obj_get_info", ct.c_int, [ct.c_int, ct.c_void_p, ct.POINTER(ct.c_uint32)]),
         ("bcc_create_map", ct.c_int, [ct.c_int, ct.c_char_p, ct.c_int, ct.c_int, ct.c_int, ct.c_int]),
         ("bcc_prog_load", ct.c_int, [ct.c_int, ct.c_char_p, ct.c_void_p, ct.c_int, ct.c_char_p, ct.c_uint,
                                      ct.c_int, ct.c_char_p, ct.c_uint]),
@@ -241,6 +242,23 @@ def _relocate(code: bytearray, table: dict[int, int]) -> bool:
     return True
 
 
+def prog_info(prog_fd: int, member: str) -> int | None:
+    """A u64 member of the kernel's ``struct bpf_prog_info`` for a program (offset from the
+    kernel's BTF), e.g. ``recursion_misses``: runs skipped because the program was already
+    running on that CPU. None if the kernel does not say."""
+    from tinyjail.tracer.syscalls.btf import offsets
+
+    where = offsets({"m": ("bpf_prog_info", member)})
+    if where is None:
+        return None
+    size = where["m"] + 8
+    buf = ct.create_string_buffer(size)
+    length = ct.c_uint32(size)
+    if _libbcc().bpf_obj_get_info(prog_fd, buf, ct.byref(length)) != 0 or length.value < size:
+        return None
+    return int.from_bytes(buf.raw[where["m"]:size], "little")
+
+
 class LoadedProgram:
     """A cached program in the kernel: its maps created, its functions verified and attached."""
 
@@ -249,6 +267,7 @@ class LoadedProgram:
         self.map_fds: dict[str, int] = {}
         self._fds: list[int] = []
         self._links: list[int] = []
+        self.prog_fds: list[int] = []
         try:
             self._load(prog)
         except BaseException:
@@ -276,6 +295,7 @@ class LoadedProgram:
             if pfd < 0:
                 raise OSError(ct.get_errno(), f"the kernel refused {name}")
             self._fds.append(pfd)
+            self.prog_fds.append(pfd)
             tp = name[len(RAW_PREFIX):].encode()
             link = lib.bpf_attach_raw_tracepoint(pfd, tp)
             if link < 0:

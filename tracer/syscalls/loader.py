@@ -332,6 +332,16 @@ class Probe:
             for tp in list(self.bpf.raw_tracepoint_fds):
                 self.bpf.detach_raw_tracepoint(tp)
 
+    def missed_runs(self) -> int:
+        """Runs of the probe's programs the kernel skipped (a program already running on that
+        CPU). The syscall hooks run with preemption off on current kernels, so this stays 0; if
+        not, the skipped runs may have been the traced command's syscalls."""
+        return sum(compiled.prog_info(fd, "recursion_misses") or 0 for fd in self.prog_fds())
+
+    def prog_fds(self) -> list[int]:
+        """The attached programs' fds."""
+        return self._loaded.prog_fds if self._loaded is not None else [f.fd for f in self.bpf.funcs.values()]
+
     def leftovers(self) -> np.ndarray[Any, Any]:
         """The events still in the per-CPU batches (fewer than BATCH per CPU), in CPU order.
         Read them after ``detach`` (or once no tracked task runs): a program may be filling them."""
