@@ -648,7 +648,10 @@ def _record(
         stacks_df, stack_note = _stacks_frame(procs, writer, callers, stack_ips, live_maps, cwd)
         seccomp_df = _seccomp_frame(records, set(processes["pid"].tolist()) | {pid}, tmp_events, processes,
                                     policy)
-        dropped = counters["events_lost"] + counters["paths_lost"] + counters["procs_lost"]
+        # a skipped probe run (never seen on 6.x, where these hooks run with preemption off) may
+        # have been one of CMD's syscalls: counted as dropped, so the trace is flagged lossy
+        dropped = (counters["events_lost"] + counters["paths_lost"] + counters["procs_lost"]
+                   + counters["missed_runs"])
         meta: dict[str, Any] = {
             "command": " ".join(argv),
             "argv": list(argv),
