@@ -102,6 +102,17 @@ def test_export_chrome(run_cli: Run, tmp_path: Path) -> None:
     proc = run_cli("trace", "--export-chrome", str(tmp_path / "t"), str(out))
     assert proc.returncode == 0, proc.stderr
     assert json.loads(out.read_text())
+    again = run_cli("trace", "--export-chrome", str(tmp_path / "t"), str(out))
+    assert again.returncode == 2 and "already exists" in again.stderr
+    link = tmp_path / "link.json"
+    link.symlink_to(tmp_path / "elsewhere.json")       # dangling: exists() says no, the name is taken
+    refused = run_cli("trace", "--export-chrome", str(tmp_path / "t"), str(link))
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert not (tmp_path / "elsewhere.json").exists()
+    forced = run_cli("trace", "--export-chrome", str(tmp_path / "t"), str(link), "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert not link.is_symlink() and json.loads(link.read_text())
+    assert not (tmp_path / "elsewhere.json").exists()  # the link was replaced, not written through
 
 
 def test_missing_command_is_a_usage_error(run_cli: Run) -> None:

@@ -67,9 +67,7 @@ def trace(
         from tinyjail.tracer.chrome import export
 
         src, dest = export_chrome
-        if Path(dest).exists() and not force:
-            raise UsageError(f"{dest}: already exists; pass --force to overwrite")
-        export(load(src), dest)
+        export(load(src), dest, force=force)   # refuses an existing name (a dangling link too)
         click.echo(f"wrote {dest} (open it in ui.perfetto.dev or chrome://tracing)", err=True)
         return 0
     if not cmd:
