@@ -1,7 +1,9 @@
 """The Dash callbacks: each one unpacks its inputs and hands off to a plain function of a view.
 
 Callbacks only ever receive a trace *index* (validated by `DashboardState.entry`) and syscall
-names; nothing a browser sends can name a file.
+names; nothing a browser sends can name a file. Every other value is checked by the plain
+function it reaches (`tinyjail.dashboard.inputs`): a crafted request gets the default view, not
+a 500.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from urllib.parse import parse_qs
 
 import dash
 from dash import Input, Output, State, ctx, html, no_update
-from tinyjail.dashboard import ids
+from tinyjail.dashboard import ids, inputs
 from tinyjail.dashboard.state import DashboardState
 from tinyjail.dashboard.views import callsites, compare, overview, policy, seen, timeline
 
@@ -47,7 +49,7 @@ def banner(state: DashboardState, index: Any) -> Any:
 def parse_location(state: DashboardState, search: str | None) -> tuple[Any, Any, Any]:
     """``?view=callsites&trace=1&syscall=openat`` -> (view, trace index, syscall); no_update for
     anything missing or invalid."""
-    if not search:
+    if not isinstance(search, str) or not search:
         return no_update, no_update, no_update
     q = parse_qs(search.lstrip("?"))
     view = q.get("view", [""])[0]
@@ -62,6 +64,15 @@ def parse_location(state: DashboardState, search: str | None) -> tuple[Any, Any,
     name = q.get("syscall", [""])[0]
     syscall_out: Any = name if name and name.replace("_", "").isalnum() and len(name) < 64 else no_update
     return view_out, trace_out, syscall_out
+
+
+def seen_row(cell: Any) -> tuple[Any, Any]:
+    """A click in the Seen-vs-missed table -> (the call-sites tab, the row's syscall); no_update
+    unless the cell is an object whose ``row_id`` is a name (the view checks it is a known one)."""
+    row = inputs.name((inputs.as_dict(cell) or {}).get("row_id"))
+    if row is None:
+        return no_update, no_update
+    return "callsites", row
 
 
 def register(app: dash.Dash, state: DashboardState) -> None:
@@ -94,10 +105,8 @@ def register(app: dash.Dash, state: DashboardState) -> None:
         Input(ids.SEEN_TABLE, "active_cell"),
         prevent_initial_call=True,
     )
-    def _seen_row(cell: dict[str, Any] | None) -> tuple[Any, Any]:
-        if not cell or not cell.get("row_id"):
-            return no_update, no_update
-        return "callsites", str(cell["row_id"])
+    def _seen_row(cell: Any) -> tuple[Any, Any]:
+        return seen_row(cell)
 
     @app.callback(
         Output(ids.CALLSITES_BODY, "children"),
@@ -106,8 +115,8 @@ def register(app: dash.Dash, state: DashboardState) -> None:
         State(ids.TRACE, "value"),
         prevent_initial_call=True,
     )
-    def _callsites(name: str | None, index: Any) -> tuple[Any, Any]:
-        return callsites.body(state.entry(index), name), name
+    def _callsites(wanted: Any, index: Any) -> tuple[Any, Any]:
+        return callsites.select(state.entry(index), wanted)
 
     @app.callback(
         Output(ids.TIMELINE_GRAPH, "figure"),
@@ -115,7 +124,7 @@ def register(app: dash.Dash, state: DashboardState) -> None:
         State(ids.TRACE, "value"),
         prevent_initial_call=True,
     )
-    def _zoom(relayout: dict[str, Any] | None, index: Any) -> Any:
+    def _zoom(relayout: Any, index: Any) -> Any:
         fig = timeline.refine(state.entry(index), relayout)
         return no_update if fig is None else fig
 
@@ -125,7 +134,7 @@ def register(app: dash.Dash, state: DashboardState) -> None:
         State(ids.TRACE, "value"),
         prevent_initial_call=True,
     )
-    def _click(click: dict[str, Any] | None, index: Any) -> Any:
+    def _click(click: Any, index: Any) -> Any:
         out = timeline.click_details(state.entry(index), click)
         return no_update if out is None else out
 
@@ -135,7 +144,7 @@ def register(app: dash.Dash, state: DashboardState) -> None:
         State(ids.TRACE, "value"),
         prevent_initial_call=True,
     )
-    def _select(selected: dict[str, Any] | None, index: Any) -> Any:
+    def _select(selected: Any, index: Any) -> Any:
         out = timeline.select_details(state.entry(index), selected)
         return no_update if out is None else out
 
@@ -150,7 +159,7 @@ def register(app: dash.Dash, state: DashboardState) -> None:
         State(ids.TRACE, "value"),
         prevent_initial_call=True,
     )
-    def _policy(groups: list[str], names: list[str], options: list[str], index: Any) -> tuple[Any, ...]:
+    def _policy(groups: Any, names: Any, options: Any, index: Any) -> tuple[Any, ...]:
         return policy.update(state.entry(index), ctx.triggered_id, groups, names, options)
 
     @app.callback(
@@ -160,7 +169,7 @@ def register(app: dash.Dash, state: DashboardState) -> None:
         State(ids.TRACE, "value"),
         prevent_initial_call=True,
     )
-    def _download(_clicks: int | None, text: str | None, index: Any) -> Any:
+    def _download(_clicks: Any, text: Any, index: Any) -> Any:
         return policy.download(state.entry(index), text)
 
     @app.callback(

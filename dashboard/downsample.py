@@ -288,10 +288,14 @@ def _mark_label(kind: Any, pid: Any, tid: Any, ppid: Any, filename: Any, exit_co
     return f"{kind} {pid}/{tid}"
 
 
-def window_from_relayout(relayout: dict[str, Any] | None, index: TimelineIndex) -> tuple[int, int] | None:
+def window_from_relayout(relayout: Any, index: TimelineIndex) -> tuple[int, int] | None:
     """The x range (ns since origin) a Plotly relayout event asks for; None when it does not touch x.
 
-    Handles ``xaxis.range[0]``/``[1]``, ``xaxis.range`` and ``xaxis.autorange`` (double-click reset)."""
+    Handles ``xaxis.range[0]``/``[1]``, ``xaxis.range`` and ``xaxis.autorange`` (double-click reset);
+    anything else (not an object, not finite numbers) is None: no change."""
+    from tinyjail.dashboard.inputs import as_dict, seconds_to_ns
+
+    relayout = as_dict(relayout)
     if not relayout:
         return None
     if relayout.get("xaxis.autorange") or (relayout.get("autosize") and "xaxis.range[0]" not in relayout):
@@ -303,13 +307,9 @@ def window_from_relayout(relayout: dict[str, Any] | None, index: TimelineIndex) 
     rng = relayout.get("xaxis.range")
     if isinstance(rng, list | tuple) and len(rng) == 2:
         lo, hi = rng
-    if lo is None or hi is None:
+    a_ns, b_ns = seconds_to_ns(lo), seconds_to_ns(hi)
+    if a_ns is None or b_ns is None:
         return None
-    try:
-        a, b = float(lo), float(hi)
-    except (TypeError, ValueError):
-        return None
-    a_ns, b_ns = int(a * 1e9), int(b * 1e9)
     if b_ns < a_ns:
         a_ns, b_ns = b_ns, a_ns
     return max(a_ns, 0), min(max(b_ns, a_ns + 1), index.span_ns)

@@ -25,9 +25,11 @@ def syscall_options(entry: TraceEntry) -> list[dict[str, Any]]:
     return seen + [{"label": f"{n}  (not seen)", "value": n} for n in rest]
 
 
-def default_syscall(entry: TraceEntry, wanted: str | None) -> str | None:
+def default_syscall(entry: TraceEntry, wanted: Any) -> str | None:
+    """``wanted`` when it is a syscall this trace or its policy names, else the most called one
+    (None for a trace without calls): what a stale deep link or a crafted value gets."""
     names = set(entry.seen["name"]) | set(entry.counts["name"])
-    if wanted in names:
+    if isinstance(wanted, str) and wanted in names:
         return wanted
     return str(entry.counts["name"].iloc[0]) if len(entry.counts) else None
 
@@ -95,6 +97,12 @@ def _facts(entry: TraceEntry, name: str) -> list[Any]:
         rows.append(("", html.Span(entry.policy_origin, className="muted small")))
     items = [html.Tr([html.Th(k), html.Td(v)]) for k, v in rows]
     return [html.H3(name), html.Table(items, className="kv")]
+
+
+def select(entry: TraceEntry, wanted: Any) -> tuple[Any, str | None]:
+    """(body, name) for a dropdown choice: an unknown or malformed choice shows the default syscall."""
+    name = default_syscall(entry, wanted)
+    return body(entry, name), name
 
 
 def body(entry: TraceEntry, name: str | None) -> Any:

@@ -8,6 +8,7 @@ from typing import Any
 
 from dash import dcc, html
 from tinyjail.dashboard import data, ids
+from tinyjail.dashboard.inputs import strings
 from tinyjail.dashboard.state import TraceEntry
 
 from tinyjail import groups as groups_mod
@@ -136,14 +137,24 @@ def layout(entry: TraceEntry) -> html.Div:
 def update(
     entry: TraceEntry,
     trigger: str | None,
-    groups: list[str] | None,
-    names: list[str] | None,
-    options: list[str] | None,
+    groups: Any,
+    names: Any,
+    options: Any,
 ) -> tuple[list[str], list[str], str, str]:
     """Apply a toggle: a group change rewrites the names, a name change recomputes the groups.
-    Returns (groups, names, JSON preview, count line)."""
+    Returns (groups, names, JSON preview, count line). Values that are not lists of strings
+    (crafted requests) count as: names -> the profile as at start, groups -> no group change,
+    options -> none."""
     uni = universe(entry)
-    names = sorted(set(names or []) & set(uni))
+    checked = strings(names)
+    if checked is None:
+        checked, trigger = enabled_at_start(entry), None
+    if strings(groups) is None:
+        groups, trigger = None, (None if trigger == ids.POLICY_GROUPS else trigger)
+    else:
+        groups = [g for g in groups or [] if g in groups_mod.GROUPS]
+    options = strings(options) or []
+    names = sorted(set(checked) & set(uni))
     if trigger == ids.POLICY_GROUPS:
         before = data.group_state(uni, names)
         names = data.toggle_groups(uni, names, before, groups or [])
@@ -152,5 +163,6 @@ def update(
     return new_groups, names, text, f"{len(names)} of {len(uni)} syscalls allowed."
 
 
-def download(entry: TraceEntry, text: str | None) -> dict[str, Any]:
-    return {"content": text or "", "filename": filename(entry), "type": "application/json"}
+def download(entry: TraceEntry, text: Any) -> dict[str, Any]:
+    return {"content": text if isinstance(text, str) else "", "filename": filename(entry),
+            "type": "application/json"}

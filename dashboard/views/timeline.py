@@ -11,6 +11,7 @@ from dash.dash_table.DataTable import DataTable
 from tinyjail.dashboard import figures, ids
 from tinyjail.dashboard.downsample import window_from_relayout
 from tinyjail.dashboard.figures import fmt_duration
+from tinyjail.dashboard.inputs import as_dict, as_list, finite, integer, seconds_to_ns
 from tinyjail.dashboard.state import TraceEntry
 from tinyjail.dashboard.views.common import TABLE_STYLE, graph, records
 
@@ -57,7 +58,7 @@ def layout(entry: TraceEntry) -> html.Div:
     )
 
 
-def refine(entry: TraceEntry, relayout: dict[str, Any] | None) -> Any:
+def refine(entry: TraceEntry, relayout: Any) -> Any:
     """The figure for the x range a zoom/pan asked for, or None when the event does not change x."""
     rng = window_from_relayout(relayout, entry.timeline)
     if rng is None:
@@ -107,21 +108,27 @@ def _event_details(entry: TraceEntry, row: int) -> html.Div:
     )
 
 
-def click_details(entry: TraceEntry, click: dict[str, Any] | None) -> Any:
-    """Details of a clicked raw call (args, return, duration, stack), or the counts of a clicked bin."""
-    if not click or not click.get("points"):
+def click_details(entry: TraceEntry, click: Any) -> Any:
+    """Details of a clicked raw call (args, return, duration, stack), or the counts of a clicked bin.
+    None (no change) for anything that is not a click on one of our markers."""
+    points = as_list((as_dict(click) or {}).get("points"))
+    point = as_dict(points[0]) if points else None
+    if point is None:
         return None
-    point = click["points"][0]
-    custom = point.get("customdata")
-    if not isinstance(custom, list) or not custom:
+    custom = as_list(point.get("customdata"))
+    if not custom:
         text = point.get("text")
-        return html.Div(text, className="muted") if text else None
-    row = int(custom[0])
+        return html.Div(text, className="muted") if isinstance(text, str) and text else None
+    row = integer(custom[0])
+    if row is None:
+        return None
     if row >= 0:
         return _event_details(entry, row)
-    lane = int(point["y"])
-    x0, x1 = float(custom[5]), float(custom[6])
-    return selection_summary(entry, int(x0 * 1e9), int(x1 * 1e9), lane, lane, title="Calls in this bin")
+    lane = integer(point.get("y"))
+    x0, x1 = (seconds_to_ns(custom[i]) if len(custom) > 6 else None for i in (5, 6))
+    if lane is None or x0 is None or x1 is None:
+        return None
+    return selection_summary(entry, x0, x1, lane, lane, title="Calls in this bin")
 
 
 def selection_summary(
@@ -135,9 +142,9 @@ def selection_summary(
     counts: pd.DataFrame = entry.timeline.select(start_ns, end_ns, lane_lo, lane_hi)
     total = int(counts["count"].sum()) if len(counts) else 0
     lanes = ""
-    if lane_lo is not None and lane_hi is not None:
-        labels = entry.timeline.lanes["label"].tolist()
-        lo, hi = sorted((max(round(lane_lo), 0), min(round(lane_hi), len(labels) - 1)))
+    labels = entry.timeline.lanes["label"].tolist()
+    if lane_lo is not None and lane_hi is not None and labels:
+        lo, hi = sorted(min(max(round(v), 0), len(labels) - 1) for v in (lane_lo, lane_hi))
         lanes = f" on {labels[lo]}" if lo == hi else f" on lanes {labels[lo]} … {labels[hi]}"
     return html.Div(
         [
@@ -160,15 +167,15 @@ def selection_summary(
     )
 
 
-def select_details(entry: TraceEntry, selected: dict[str, Any] | None) -> Any:
-    """Counts over a box selection: every call in its time range and lanes, not just drawn markers."""
-    if not selected:
+def select_details(entry: TraceEntry, selected: Any) -> Any:
+    """Counts over a box selection: every call in its time range and lanes, not just drawn markers.
+    None (no change) unless the range is two finite x values (and optionally two finite y)."""
+    rng = as_dict((as_dict(selected) or {}).get("range")) or {}
+    xs = as_list(rng.get("x")) or []
+    ends = [seconds_to_ns(v) for v in xs]
+    if len(ends) != 2 or None in ends:
         return None
-    rng = selected.get("range") or {}
-    xs = rng.get("x")
-    if not xs or len(xs) != 2:
-        return None
-    ys = rng.get("y")
-    a, b = sorted(float(v) for v in xs)
-    lane_lo, lane_hi = (float(ys[0]), float(ys[1])) if ys and len(ys) == 2 else (None, None)
-    return selection_summary(entry, int(a * 1e9), int(b * 1e9), lane_lo, lane_hi)
+    a, b = sorted(v for v in ends if v is not None)
+    ys = [finite(v) for v in as_list(rng.get("y")) or []]
+    lane_lo, lane_hi = (ys[0], ys[1]) if len(ys) == 2 and None not in ys else (None, None)
+    return selection_summary(entry, a, b, lane_lo, lane_hi)
