@@ -452,12 +452,15 @@ def _check_output(output: Path, force: bool) -> None:
 
 
 def _progress_line(progress: Progress) -> str:
-    """``tracing: 1,234,567 syscalls, 2,345,678/s, dropped 0`` (rate over the last refresh)."""
+    """``tracing: 1,234,567 calls, 2,345,678 calls/s, dropped 0`` (rate over the last refresh).
+
+    It counts recorded calls (events), not distinct syscalls: "calls" says so. A distinct count
+    would need the writer's per-number table, which the drain thread does not keep."""
     now = time.monotonic()
     span = max(now - progress.last_time, 1e-6)
     rate = (progress.events - progress.last_events) / span
     progress.last_time, progress.last_events = now, progress.events
-    return f"tracing: {progress.events:,} syscalls, {rate:,.0f}/s, dropped {progress.dropped:,}"
+    return f"tracing: {progress.events:,} calls, {rate:,.0f} calls/s, dropped {progress.dropped:,}"
 
 
 def record_to(
