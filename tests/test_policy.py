@@ -492,6 +492,46 @@ def test_explicit_name_overrides_its_group() -> None:
     assert pol.evaluate(p, "openat") == ("SCMP_ACT_ALLOW", None)
 
 
+def test_explicit_argument_rules_are_not_cancelled_by_a_group() -> None:
+    """The group's unconditional ALLOW no longer reaches socket: only AF_UNIX passes."""
+    import socket
+
+    p = _policy(
+        {"names": ["@system-service"], "action": "SCMP_ACT_ALLOW"},
+        {"names": ["socket"], "action": "SCMP_ACT_ALLOW",
+         "args": [{"index": 0, "value": "AF_UNIX", "op": "SCMP_CMP_EQ"}]},
+        default="SCMP_ACT_KILL_PROCESS",
+    )
+    (rule,) = [r for r in pol.effective_rules(p) if r.name == "socket"]
+    assert [a.key() for a in rule.args] == [(0, "SCMP_CMP_EQ", socket.AF_UNIX, 0)]
+    assert pol.evaluate(p, "socket", (socket.AF_UNIX, socket.SOCK_STREAM)) == ("SCMP_ACT_ALLOW", None)
+    assert pol.evaluate(p, "socket", (socket.AF_INET, socket.SOCK_DGRAM)) == ("SCMP_ACT_KILL_PROCESS", None)
+    assert pol.evaluate(p, "connect") == ("SCMP_ACT_ALLOW", None)
+    assert pol.allowed(p, "socket")
+
+
+def test_explicit_name_that_does_not_apply_leaves_the_name_to_its_group() -> None:
+    """A moby condition that does not hold removes the explicit entry: the group decides again."""
+    p = _policy(
+        {"names": ["@privileged"], "action": "SCMP_ACT_KILL_PROCESS"},
+        {"names": ["acct"], "action": "SCMP_ACT_ALLOW", "includes": {"caps": ["CAP_SYS_PACCT"]}},
+        default="SCMP_ACT_ALLOW",
+    )
+    assert pol.evaluate(p, "acct") == ("SCMP_ACT_KILL_PROCESS", None)
+    assert pol.evaluate(p, "acct", caps={"CAP_SYS_PACCT"}) == ("SCMP_ACT_ALLOW", None)
+
+
+def test_groups_disagreeing_only_on_names_written_explicitly_are_no_conflict() -> None:
+    shared = sorted(groups.expand("@mount") & groups.expand("@privileged"))
+    p = _policy(
+        {"names": ["@mount"], "action": "SCMP_ACT_ALLOW"},
+        {"names": ["@privileged"], "action": "SCMP_ACT_ERRNO"},
+        {"names": shared, "action": "SCMP_ACT_KILL_PROCESS"},
+    )
+    assert all(pol.evaluate(p, name) == ("SCMP_ACT_KILL_PROCESS", None) for name in shared)
+    assert pol.evaluate(p, "mount") == ("SCMP_ACT_ALLOW", None)
+
+
 def test_repeated_argument_index_is_an_or_like_runc() -> None:
     p = _policy(
         {
@@ -759,9 +799,10 @@ def test_merge_union_stricter_wins_and_reports() -> None:
     assert set(pol.effective_rules(merged_ba)) == set(pol.effective_rules(merged))
 
 
-def test_merge_writing_out_a_group_keeps_the_overrides_of_that_side() -> None:
-    """When the losing side had the conflicting syscall through a @group, the group is written
-    out without it; members that side overrode explicitly must not come back as rivals."""
+def test_merge_keeps_groups_as_written_and_the_overrides_of_each_side() -> None:
+    """B names ioctl explicitly, which A has through @system-service: the merged policy keeps
+    A's group as written (B's explicit ioctl takes it out of the group), and members A overrode
+    explicitly stay overridden."""
     a = pol.from_dict({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [
         {"names": ["@system-service"], "action": "SCMP_ACT_ALLOW"},
         {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": errno.EACCES},
@@ -769,12 +810,48 @@ def test_merge_writing_out_a_group_keeps_the_overrides_of_that_side() -> None:
     b = pol.from_dict({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [
         {"names": ["ioctl"], "action": "SCMP_ACT_ERRNO", "errnoRet": errno.ENOTTY}]}, source="b.json")
     merged, report = pol.merge(a, b)
-    assert len(report) == 1 and "@system-service written out without it" in report[0]
+    assert report == ["ioctl: a.json has SCMP_ACT_ALLOW, b.json has SCMP_ACT_ERRNO(ENOTTY); "
+                      "SCMP_ACT_ERRNO(ENOTTY) wins"]
+    assert ["@system-service"] in [r.names for r in merged.syscalls]
     assert pol.evaluate(merged, "ioctl") == ("SCMP_ACT_ERRNO", errno.ENOTTY)
     assert pol.evaluate(merged, "mkdirat") == ("SCMP_ACT_ERRNO", errno.EACCES)
     assert pol.evaluate(merged, "openat") == ("SCMP_ACT_ALLOW", None)
     explicit_mkdir = [r for r in merged.syscalls if "mkdirat" in r.names]
     assert [r.action for r in explicit_mkdir] == ["SCMP_ACT_ERRNO"]
+
+
+def test_merge_keeps_a_groups_treatment_of_a_name_the_other_side_restricts() -> None:
+    """A restricts socket to AF_UNIX explicitly; B allows it through @system-service. In one
+    policy A's explicit name would take socket away from B's group, so the merge names it
+    explicitly for B too: the union still allows every socket, as B did."""
+    a = pol.from_dict({"defaultAction": "SCMP_ACT_KILL_PROCESS", "syscalls": [
+        {"names": ["socket"], "action": "SCMP_ACT_ALLOW",
+         "args": [{"index": 0, "value": "AF_UNIX", "op": "SCMP_CMP_EQ"}]}]}, source="a.json")
+    b = pol.from_dict({"defaultAction": "SCMP_ACT_KILL_PROCESS", "syscalls": [
+        {"names": ["@system-service"], "action": "SCMP_ACT_ALLOW"}]}, source="b.json")
+    for merged, report in (pol.merge(a, b), pol.merge(b, a)):
+        assert report == []
+        assert pol.evaluate(merged, "socket", (2, 2)) == ("SCMP_ACT_ALLOW", None)
+        assert pol.evaluate(merged, "openat") == ("SCMP_ACT_ALLOW", None)
+        assert ["@system-service", "socket"] in [r.names for r in merged.syscalls]   # not written out
+
+
+def test_merge_of_two_groups_that_disagree_names_the_member_explicitly() -> None:
+    a = pol.from_dict({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [
+        {"names": ["@mount"], "action": "SCMP_ACT_ALLOW"}]}, source="a.json")
+    b = pol.from_dict({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [
+        {"names": ["@privileged"], "action": "SCMP_ACT_ERRNO", "errnoRet": errno.EROFS}]}, source="b.json")
+    shared = sorted(groups.expand("@mount") & groups.expand("@privileged"))
+    assert shared == ["chroot", "pivot_root"]
+    merged, report = pol.merge(a, b)
+    assert len(report) == len(shared)
+    suffix = "(now named explicitly, which overrides @mount, @privileged)"
+    assert all(line.endswith(suffix) for line in report)
+    assert [r.names for r in merged.syscalls] == [["@mount"], ["@privileged", *shared]]
+    for name in shared:
+        assert pol.evaluate(merged, name) == ("SCMP_ACT_ERRNO", errno.EROFS), name
+    assert pol.evaluate(merged, "mount") == ("SCMP_ACT_ALLOW", None)
+    assert pol.evaluate(merged, "acct") == ("SCMP_ACT_ERRNO", errno.EROFS)
 
 
 def test_merge_with_itself_changes_nothing(moby_profile: Path) -> None:

@@ -97,8 +97,11 @@ def test_groups_and_symbols_are_written_out_and_compile_the_same() -> None:
 
     first = obj["syscalls"][0]
     members = groups.expand("@system-service") | groups.expand("@file-system") | {"ioctl"}
-    # explicit rules win over the groups: those names left the group rule, nothing else did
-    overridden = {"mkdir", "mkdirat", "ptrace"} | groups.expand("@swap")
+    # a name written explicitly leaves every group (its own entries alone decide it, argument
+    # rules included); nothing else left the group rule
+    explicit = {n for e in GROUPS_AND_SYMBOLS["syscalls"][1:] for n in e["names"]}
+    overridden = explicit | groups.expand("@swap")
+    assert {"socket", "openat", "mmap", "unshare"} <= members & overridden
     assert set(first["names"]) == members - overridden
     assert "mmap2" in first["names"]   # other ABIs' members stay: the file lists X86 too
     assert first["comment"] == "the service's everyday calls"
@@ -116,8 +119,30 @@ def test_groups_and_symbols_are_written_out_and_compile_the_same() -> None:
 
 
 def test_an_overridden_group_member_keeps_only_the_argument_sets_it_wins() -> None:
-    """A repeated argument index means OR: each condition is its own rule. When an explicit
-    rule overrides one of them, the portable form keeps the others as separate rules."""
+    """A repeated argument index means OR: each condition is its own rule. When a stricter group
+    rule wins one of them, the portable form keeps the others as separate rules."""
+    written = pol.from_dict({
+        "defaultAction": "SCMP_ACT_ERRNO",
+        "syscalls": [
+            {"names": ["@default"], "action": "SCMP_ACT_ALLOW",
+             "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_EQ"},
+                      {"index": 0, "value": 2, "op": "SCMP_CMP_EQ"}]},
+            {"names": ["@system-service"], "action": "SCMP_ACT_KILL_PROCESS",
+             "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_EQ"}]},
+        ],
+    })
+    portable = pol.to_portable(written)
+    assert _compiled(portable) == _compiled(written)
+    getpid = [(r.action, [a.key() for a in r.args]) for r in portable.syscalls if "getpid" in r.names]
+    assert getpid == [("SCMP_ACT_ALLOW", [(0, "SCMP_CMP_EQ", 2, 0)]),
+                      ("SCMP_ACT_KILL_PROCESS", [(0, "SCMP_CMP_EQ", 1, 0)])]
+    assert pol.evaluate(portable, "getpid", (1,)) == ("SCMP_ACT_KILL_PROCESS", None)
+    assert pol.evaluate(portable, "getpid", (2,)) == ("SCMP_ACT_ALLOW", None)
+
+
+def test_a_name_written_explicitly_leaves_its_groups_in_the_portable_form() -> None:
+    """An explicit entry (here with an argument rule) alone decides its syscall: the group's
+    rules for it, all argument sets included, are not written out."""
     written = pol.from_dict({
         "defaultAction": "SCMP_ACT_ERRNO",
         "syscalls": [
@@ -131,10 +156,11 @@ def test_an_overridden_group_member_keeps_only_the_argument_sets_it_wins() -> No
     portable = pol.to_portable(written)
     assert _compiled(portable) == _compiled(written)
     getpid = [(r.action, [a.key() for a in r.args]) for r in portable.syscalls if "getpid" in r.names]
-    assert getpid == [("SCMP_ACT_ALLOW", [(0, "SCMP_CMP_EQ", 2, 0)]),
-                      ("SCMP_ACT_KILL_PROCESS", [(0, "SCMP_CMP_EQ", 1, 0)])]
-    assert pol.evaluate(portable, "getpid", (1,)) == ("SCMP_ACT_KILL_PROCESS", None)
-    assert pol.evaluate(portable, "getpid", (2,)) == ("SCMP_ACT_ALLOW", None)
+    assert getpid == [("SCMP_ACT_KILL_PROCESS", [(0, "SCMP_CMP_EQ", 1, 0)])]
+    for policy in (written, portable):
+        assert pol.evaluate(policy, "getpid", (1,)) == ("SCMP_ACT_KILL_PROCESS", None)
+        assert pol.evaluate(policy, "getpid", (2,)) == ("SCMP_ACT_ERRNO", errno.EPERM)
+        assert pol.evaluate(policy, "getppid", (2,)) == ("SCMP_ACT_ALLOW", None)
 
 
 def test_portable_is_idempotent_and_plain_policies_are_unchanged() -> None:

@@ -19,6 +19,8 @@ from tinyjail.policy_model import (
     Rule,
     arg_key,
     arg_sets,
+    explicit_names,
+    group_applies,
     ret_errno,
     strictness,
 )
@@ -32,9 +34,10 @@ def effective_rules(policy: Policy, arch: str = "x86_64", caps: Iterable[str] | 
     ABI lacks (or the installed libseccomp does not know) dropped, rules equal to the default
     action dropped (runc skips them, libseccomp refuses them).
 
-    Precedence, in order: a name written explicitly beats the same name reached through a
-    @group; for the same name and arguments the stricter action wins; a rule without argument
-    conditions replaces every conditional rule of that name (libseccomp does the same).
+    Precedence, in order: a syscall written explicitly in an entry that applies is decided by its
+    explicit entries alone (with their argument rules): no @group rule applies to it; for the
+    same name and arguments the stricter action wins; a rule without argument conditions
+    replaces every conditional rule of that name (libseccomp does the same).
     """
     return list(_compiled(_snapshot(policy), arch, frozenset(caps or ()), kernel or running_kernel()))
 
@@ -59,27 +62,24 @@ def _compiled(text: str, arch: str, caps: frozenset[str], kernel: tuple[int, int
     policy = from_dict(json.loads(text))
     table = syscalls.table(arch)
     default = (policy.default_action, ret_errno(policy.default_action, policy.default_errno_ret))
-    # (name, argkey) -> (strictness, not-direct, action, errno, args)
-    chosen: dict[tuple[str, Any], tuple[bool, str, int | None, tuple[Arg, ...]]] = {}
-    for rule in policy.syscalls:
-        if not conditions_hold(rule, arch, caps, kernel):
-            continue
+    live = [rule for rule in policy.syscalls if conditions_hold(rule, arch, caps, kernel)]
+    explicit = explicit_names(live)
+    # (name, argkey) -> (action, errno, args): the stricter action wins
+    chosen: dict[tuple[str, Any], tuple[str, int | None, tuple[Arg, ...]]] = {}
+    for rule in live:
         errno_ret = ret_errno(rule.action, rule.errno_ret)
         for written in rule.names:
             direct = not written.startswith("@")
             for name in groups.expand(written):
-                if name not in table:
+                if name not in table or not (direct or group_applies(explicit, name)):
                     continue
                 for args in arg_sets(rule.args):
                     key = (name, arg_key(args))
                     old = chosen.get(key)
-                    new = (direct, rule.action, errno_ret, args)
-                    if old is None or (direct and not old[0]) or (
-                        direct == old[0] and strictness(rule.action) < strictness(old[1])
-                    ):
-                        chosen[key] = new
+                    if old is None or strictness(rule.action) < strictness(old[0]):
+                        chosen[key] = (rule.action, errno_ret, args)
     by_name: dict[str, list[Rule]] = {}
-    for (name, _), (_, action, errno_ret, args) in chosen.items():
+    for (name, _), (action, errno_ret, args) in chosen.items():
         if (action, errno_ret) == default:
             continue
         by_name.setdefault(name, []).append(Rule(name, action, errno_ret, args))

@@ -20,6 +20,8 @@ from tinyjail.policy_model import (
     arg_key,
     arg_sets,
     condition_key,
+    explicit_names,
+    group_applies,
     ret_errno,
     show_action,
     strictness,
@@ -30,58 +32,64 @@ from tinyjail.policy_write import arg_to_dict, validate
 _Key = tuple[str, Any, str]
 
 
-def _written_map(policy: Policy) -> dict[_Key, tuple[str, int | None, bool]]:
-    """(name, args, moby conditions) -> (action, errno, explicit) as written, with the same
-    precedence as effective_rules (explicit beats @group, then stricter wins)."""
+def _written_map(rules: Sequence[SyscallRule]) -> dict[_Key, tuple[str, int | None, bool]]:
+    """(name, args, moby conditions) -> (action, errno, explicit) as written, with the precedence
+    of effective_rules (a @group does not decide a member named explicitly, then stricter wins)."""
+    explicit = explicit_names(rules, by_conditions=True)
     out: dict[_Key, tuple[str, int | None, bool]] = {}
-    for rule in policy.syscalls:
+    for rule in rules:
         outcome = (rule.action, ret_errno(rule.action, rule.errno_ret))
         sig, cond = arg_key(rule.args), condition_key(rule)
         for written in rule.names:
             direct = not written.startswith("@")
             for name in groups.expand(written):
+                if not (direct or group_applies(explicit, name, cond)):
+                    continue
                 key = (name, sig, cond)
                 old = out.get(key)
-                if old is None or (direct and not old[2]) or (
-                    direct == old[2] and strictness(outcome[0]) < strictness(old[0])
-                ):
-                    out[key] = (outcome[0], outcome[1], direct)
+                if old is None or strictness(outcome[0]) < strictness(old[0]):
+                    out[key] = (*outcome, direct)
     return out
 
 
-def _remove_name(rules: list[SyscallRule], key: _Key) -> list[str]:
-    """Drop syscall ``key[0]`` from every rule with those args/conditions; a @group that
-    contains it is replaced by its other members, except those another rule decides (an
-    explicit override must stay an override, not become a conflict). Returns the groups that
-    were expanded."""
+def _group_decided(rules: Sequence[SyscallRule]) -> dict[str, list[tuple[int, tuple[Arg, ...]]]]:
+    """syscall -> (index of the @group rule, argument set) for every (argument set, moby
+    conditions) of it that a group decides, with effective_rules' precedence."""
+    out: dict[str, list[tuple[int, tuple[Arg, ...]]]] = {}
+    for (name, sig, _), (direct, _, i) in winners(rules, by_conditions=True).items():
+        if not direct:
+            args = next(a for a in arg_sets(rules[i].args) if arg_key(a) == sig)
+            out.setdefault(name, []).append((i, args))
+    return out
+
+
+def _name_explicitly(rules: list[SyscallRule], names: Iterable[str]) -> list[str]:
+    """Give each of ``names`` that ``rules`` decide only through @groups explicit entries with
+    exactly the groups' treatment (a group rule that decides all its argument sets is copied as
+    written). The groups stay as written: an explicit name overrides every group containing it.
+    Returns the groups the names came from."""
+    mine = {name for name, _ in explicit_names(rules)}
+    decided = _group_decided(rules)
+    via: list[str] = []
+    for name in sorted(set(names) - mine):
+        for i in dict.fromkeys(i for i, _ in decided.get(name, [])):
+            rule = rules[i]
+            sets = [args for j, args in decided[name] if j == i]
+            via += [g for g in rule.names if g.startswith("@") and name in groups.expand(g)]
+            if len(sets) == len(arg_sets(rule.args)):
+                rules.append(replace(copy.deepcopy(rule), names=[name]))
+            else:
+                rules.extend(replace(copy.deepcopy(rule), names=[name], args=list(args)) for args in sets)
+    return via
+
+
+def _drop_name(rules: list[SyscallRule], key: _Key) -> None:
+    """Remove the explicit syscall ``key[0]`` from the rules with those args and conditions."""
     name, sig, cond = key
-    winner = winners(rules, by_conditions=True)
-    expanded: list[str] = []
-    out: list[SyscallRule] = []
-    for i, rule in enumerate(rules):
-        out.append(rule)
-        if arg_key(rule.args) != sig or condition_key(rule) != cond:
-            continue
-        if not any(name in groups.expand(w) for w in rule.names):
-            continue
-        sets = arg_sets(rule.args)
-        names: list[str] = []
-        for written in rule.names:
-            if written == name:
-                continue
-            if not (written.startswith("@") and name in groups.expand(written)):
-                names.append(written)
-                continue
-            expanded.append(written)
-            for member in sorted(groups.expand(written) - {name}):
-                won = [args for args in sets if winner[(member, arg_key(args), cond)][2] == i]
-                if len(won) == len(sets):
-                    names.append(member)
-                for args in won if len(won) < len(sets) else []:
-                    out.append(replace(copy.deepcopy(rule), names=[member], args=list(args)))
-        rule.names = list(dict.fromkeys(names))
-    rules[:] = [r for r in out if r.names]
-    return expanded
+    for rule in rules:
+        if arg_key(rule.args) == sig and condition_key(rule) == cond:
+            rule.names = [n for n in rule.names if n != name]
+    rules[:] = [r for r in rules if r.names]
 
 
 def _rule_identity(rule: SyscallRule) -> str:
@@ -142,17 +150,25 @@ def merge(a: Policy, b: Policy) -> tuple[Policy, list[str]]:
     out.extra = copy.deepcopy({**b.extra, **a.extra})
 
     rules_a, rules_b = copy.deepcopy(a.syscalls), copy.deepcopy(b.syscalls)
-    map_a, map_b = _written_map(a), _written_map(b)
+    # A name explicit on one side takes it away from the other side's groups once both are in
+    # one policy: name it there too, with that side's treatment, so the union keeps both.
+    _name_explicitly(rules_a, (n for n, _ in explicit_names(b.syscalls)))
+    _name_explicitly(rules_b, (n for n, _ in explicit_names(a.syscalls)))
+    map_a, map_b = _written_map(rules_a), _written_map(rules_b)
     for key in sorted(map_a.keys() & map_b.keys(), key=str):
         oa, ob = map_a[key][:2], map_b[key][:2]
         if oa == ob:
             continue
         a_wins = strictness(oa[0]) <= strictness(ob[0])
-        expanded = _remove_name(rules_b if a_wins else rules_a, key)
         line = (f"{_describe_key(key)}: {la} has {action_text(*oa)}, {lb} has {action_text(*ob)}; "
                 f"{action_text(*(oa if a_wins else ob))} wins")
-        if expanded:
-            line += f" ({', '.join(sorted(set(expanded)))} written out without it)"
+        if not (map_a[key][2] and map_b[key][2]):
+            # both sides have it through @groups: name it explicitly (that overrides the groups,
+            # which stay as written), then drop the losing side's entry
+            via = _name_explicitly(rules_a, [key[0]]) + _name_explicitly(rules_b, [key[0]])
+            if via:
+                line += f" (now named explicitly, which overrides {', '.join(sorted(set(via)))})"
+        _drop_name(rules_b if a_wins else rules_a, key)
         report.append(line)
     out.syscalls = _tidy(rules_a + rules_b)
     validate(out)

@@ -226,6 +226,28 @@ def condition_key(rule: SyscallRule) -> str:
     return json.dumps([rule.includes, rule.excludes], sort_keys=True)
 
 
+NO_CONDITIONS = json.dumps([{}, {}], sort_keys=True)
+"""`condition_key` of a rule without moby conditions (it applies everywhere)."""
+
+
+def explicit_names(rules: Iterable[SyscallRule], by_conditions: bool = False) -> set[tuple[str, str]]:
+    """(syscall, moby conditions or "") for every name written explicitly (not through a @group)."""
+    out: set[tuple[str, str]] = set()
+    for rule in rules:
+        cond = condition_key(rule) if by_conditions else ""
+        out.update((name, cond) for name in rule.names if not name.startswith("@"))
+    return out
+
+
+def group_applies(explicit: set[tuple[str, str]], name: str, cond: str = "") -> bool:
+    """Whether a @group rule (with moby conditions ``cond``, "" when they are already decided)
+    still decides its member ``name``: not when an entry names it explicitly under the same
+    conditions or under none. An explicitly named syscall is defined by its explicit entries
+    alone (with their argument rules); the group's unconditional rule would otherwise replace
+    them (notes/policy-format.md, "Precedence with groups")."""
+    return (name, cond) not in explicit and (name, NO_CONDITIONS) not in explicit
+
+
 def arg_key(args: Iterable[Arg]) -> tuple[tuple[int, str, int, int], ...]:
     """The numeric identity of a set of AND-ed conditions (order and spelling ignored)."""
     return tuple(sorted(a.key() for a in args))

@@ -9,7 +9,17 @@ from typing import Any
 
 from tinyjail import groups, syscalls
 from tinyjail.policy_moby import conditions_hold, effective_architectures, running_kernel
-from tinyjail.policy_model import Arg, Policy, SyscallRule, arg_key, arg_sets, condition_key, strictness
+from tinyjail.policy_model import (
+    Arg,
+    Policy,
+    SyscallRule,
+    arg_key,
+    arg_sets,
+    condition_key,
+    explicit_names,
+    group_applies,
+    strictness,
+)
 
 Winner = tuple[bool, int, int]
 
@@ -25,15 +35,19 @@ def members(rule: SyscallRule) -> dict[str, bool]:
 
 def winners(rules: Sequence[SyscallRule], by_conditions: bool) -> dict[tuple[str, Any, str], Winner]:
     """(syscall, argument set, moby conditions or "") -> (explicit, strictness, index of the rule
-    that decides it), with effective_rules' precedence: a name written explicitly beats the same
-    name reached through a @group, then the stricter action wins, then the earlier rule. Used
-    wherever groups are written out, so that their members do not become explicit rivals of
-    the rules that overrode them."""
+    that decides it), with effective_rules' precedence: a @group rule does not decide a member
+    that an entry names explicitly (`group_applies`), then the stricter action wins, then the
+    earlier rule. A (syscall, argument set) that only an overridden group gives has no entry.
+    Used wherever groups are written out, so that their members do not become explicit rivals
+    of the rules that overrode them."""
+    explicit = explicit_names(rules, by_conditions)
     winner: dict[tuple[str, Any, str], Winner] = {}
     for i, rule in enumerate(rules):
         rank = strictness(rule.action)
         cond = condition_key(rule) if by_conditions else ""
         for name, direct in members(rule).items():
+            if not (direct or group_applies(explicit, name, cond)):
+                continue
             for args in arg_sets(rule.args):
                 key = (name, arg_key(args), cond)
                 old = winner.get(key)
@@ -55,10 +69,11 @@ def to_portable(policy: Policy, caps: Iterable[str] | None = None,
       the capabilities ``caps``, default none) like `effective_rules` does: rules that do not
       apply are dropped, the others lose their conditions. ``archMap`` becomes
       ``architectures`` (`effective_architectures`).
-    - Where the compiled form lets one entry win over another (a name written explicitly over
-      the same name reached through a group; the stricter of overlapping moby rules), only the
-      winner keeps the name, because without groups and conditions both would be written
-      explicitly under the same conditions (a conflict).
+    - Where the compiled form lets one entry win over another (a name written explicitly
+      takes the syscall away from every group that contains it; the stricter of overlapping
+      moby rules wins), only the winner keeps the name, because without groups and conditions
+      both would be written explicitly under the same conditions (a conflict), or the group's
+      unconditional rule would replace the explicit argument rules.
     - ``comment`` stays (moby and podman read it, runc ignores it); other unknown keys are
       dropped.
 
@@ -78,7 +93,7 @@ def to_portable(policy: Policy, caps: Iterable[str] | None = None,
         whole: list[str] = []
         partial: dict[int, list[str]] = {}   # argument set -> names this rule wins only there
         for name in members(rule):
-            won = [k for k, args in enumerate(sets) if winner[(name, arg_key(args), "")][2] == i]
+            won = [k for k, args in enumerate(sets) if _decided_by(winner, (name, arg_key(args), ""), i)]
             if len(won) == len(sets):
                 whole.append(name)
             else:
@@ -101,6 +116,11 @@ def to_portable(policy: Policy, caps: Iterable[str] | None = None,
         syscalls=rules,
         source=policy.source,
     )
+
+
+def _decided_by(winner: dict[tuple[str, Any, str], Winner], key: tuple[str, Any, str], index: int) -> bool:
+    found = winner.get(key)
+    return found is not None and found[2] == index
 
 
 def is_portable(policy: Policy) -> bool:

@@ -39,6 +39,8 @@ from tinyjail.policy_model import (
     action_text,
     arg_key,
     condition_key,
+    explicit_names,
+    group_applies,
     ret_errno,
 )
 
@@ -555,8 +557,10 @@ def _parse_condition(raw: Any, path: str, problems: _Problems) -> dict[str, Any]
 def _check_conflicts(policy: Policy, path: str, problems: _Problems) -> None:
     """One syscall with the same argument conditions (and the same moby conditions) under two
     actions is an error: libseccomp refuses it (EEXIST) and the intent is ambiguous. A name given
-    explicitly may override the same name reached through a @group (see effective_rules)."""
+    explicitly overrides every @group that contains it (see effective_rules), so neither is a
+    conflict with the other."""
     seen: dict[tuple[str, Any, str, bool], tuple[str, int | None, str]] = {}
+    explicit = explicit_names(policy.syscalls, by_conditions=True)
     for i, rule in enumerate(policy.syscalls):
         outcome = (rule.action, ret_errno(rule.action, rule.errno_ret))
         cond = condition_key(rule)
@@ -564,6 +568,8 @@ def _check_conflicts(policy: Policy, path: str, problems: _Problems) -> None:
         for j, written in enumerate(rule.names):
             direct = not written.startswith("@")
             for name in sorted(groups.expand(written)):
+                if not (direct or group_applies(explicit, name, cond)):
+                    continue   # named explicitly elsewhere: this group does not decide it
                 key = (name, sig, cond, direct)
                 here = f"{path}.syscalls[{i}].names[{j}]"
                 prev = seen.get(key)

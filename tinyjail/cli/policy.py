@@ -108,13 +108,21 @@ def show(file: str, effective: bool, caps: tuple[str, ...]) -> None:
 
 def _written_rows(loaded: Policy) -> list[_Row]:
     from tinyjail import groups
+    from tinyjail.policy_model import condition_key, explicit_names, group_applies
 
+    explicit = explicit_names(loaded.syscalls, by_conditions=True)
     rows = []
     for rule in loaded.syscalls:
         plain = [n for n in rule.names if not n.startswith("@")]
         written_groups = [n for n in rule.names if n.startswith("@")]
         names = written_groups + [n for n in groups.collapse(plain) if n not in written_groups]
-        rows.append((rule.action, rule.errno_ret, names, list(rule.args), _moby_text(rule)))
+        cond = condition_key(rule)
+        overridden = sorted({m for g in written_groups for m in groups.expand(g)
+                             if m not in plain and not group_applies(explicit, m, cond)})
+        when = [_moby_text(rule)]
+        if overridden:
+            when.append(f"except {', '.join(overridden)} (named explicitly)")
+        rows.append((rule.action, rule.errno_ret, names, list(rule.args), "; ".join(w for w in when if w)))
     return rows
 
 
