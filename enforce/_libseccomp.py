@@ -26,6 +26,7 @@ Choices (documented in notes/threat-model.md):
 from __future__ import annotations
 
 import errno as errno_mod
+import functools
 import io
 import os
 import tempfile
@@ -36,7 +37,7 @@ from typing import IO, Literal
 import pyseccomp
 
 from tinyjail import syscalls
-from tinyjail.errors import EnforceError
+from tinyjail.errors import EnforceError, PolicyError
 from tinyjail.policy import DENY_ACTIONS, Arg, Policy, Rule
 
 Mode = Literal["enforce", "complain"]
@@ -174,8 +175,68 @@ def _uses_notify(policy: Policy) -> str | None:
     return None
 
 
+class PolicyNotEnforceable(EnforceError, PolicyError):
+    """The filter cannot express the policy: exit 125 like every EnforceError (CMD is not run),
+    one line per problem (``FILE: $.json.path: ...``) like a PolicyError."""
+
+    exit_code = 125
+
+
+def _check_unknown_names(policy: Policy, default_action: str) -> None:
+    """Fail closed when a rule would be dropped although it is stricter than the default action.
+
+    `effective_rules` drops syscalls the installed libseccomp cannot resolve (moby's profile
+    lists newer ones: mseal, statmount, listmount...). The filter then gives them its default
+    action: harmless for an ALLOW rule under an ERRNO default (the call is refused anyway),
+    but a KILL rule under an ALLOW default would silently let the call through.
+    """
+    from tinyjail.policy import show_action, strictness, unknown_to_libseccomp
+
+    src = policy.source or "<policy>"
+    default = show_action(default_action, policy.default_errno_ret)
+    lines = []
+    for entry in unknown_to_libseccomp(policy):
+        if strictness(entry.action) >= strictness(default_action):
+            continue
+        if entry.written.startswith("@"):
+            shown = ", ".join(entry.names[:5]) + (", ..." if len(entry.names) > 5 else "")
+            what, them = f"{len(entry.names)} syscalls of {entry.written} ({shown})", "them"
+        else:
+            what, them = f'"{entry.written}"', "it"
+        lines.append(
+            f"{src}: {entry.path}: the installed libseccomp {libseccomp_version()} does not know {what}, "
+            f"so the filter cannot give {them} {show_action(entry.action, entry.errno_ret)}; the default "
+            f"{default} would apply instead (fail closed: drop the rule, make the default at least as "
+            "strict, or use a libseccomp that knows the syscall)"
+        )
+    if lines:
+        raise PolicyNotEnforceable(lines)
+
+
+@functools.cache
+def libseccomp_version() -> str:
+    """The loaded libseccomp's version (``seccomp_version()``), e.g. ``2.5.4``."""
+    import ctypes
+    import ctypes.util
+
+    class _Version(ctypes.Structure):
+        _fields_ = [("major", ctypes.c_uint), ("minor", ctypes.c_uint), ("micro", ctypes.c_uint)]
+
+    try:
+        lib = ctypes.CDLL(ctypes.util.find_library("seccomp") or "libseccomp.so.2")
+        lib.seccomp_version.restype = ctypes.POINTER(_Version)
+        v = lib.seccomp_version().contents
+    except (OSError, AttributeError):
+        return "(unknown version)"
+    return f"{v.major}.{v.minor}.{v.micro}"
+
+
 def plan(policy: Policy, mode: str = "enforce", *, supervised: bool = False) -> FilterPlan:
-    """Decide every rule, action and attribute of the filter (pure: libseccomp is not called)."""
+    """Decide every rule, action and attribute of the filter (pure: libseccomp is not called).
+
+    Raises EnforceError (PolicyNotEnforceable for rules naming syscalls libseccomp does not
+    know) when the filter could not enforce the policy as written.
+    """
     if mode not in MODES:
         raise EnforceError(f"unknown mode {mode!r} (use enforce or complain)")
     where = _uses_notify(policy)
@@ -195,6 +256,7 @@ def plan(policy: Policy, mode: str = "enforce", *, supervised: bool = False) -> 
         default_action = "SCMP_ACT_KILL_PROCESS"
         hardening.append(f"default {policy.default_action} -> SCMP_ACT_KILL_PROCESS "
                          "(a violation kills the process)")
+    _check_unknown_names(policy, default_action)
     default_action = mapped(default_action)
     default_value = action_value(default_action, policy.default_errno_ret)
 

@@ -80,6 +80,25 @@ def test_moby_names_newer_than_libseccomp_are_noted_not_compiled(moby_profile: P
         assert any(all(n in line for n in newer) for line in pol.notes(moby))
 
 
+def test_unknown_to_libseccomp_lists_the_entries_that_apply() -> None:
+    if syscalls.is_known("mseal") or syscalls.is_known("statmount"):
+        pytest.skip("the installed libseccomp knows mseal/statmount")
+    p = _policy(
+        {"names": ["mseal"], "action": "SCMP_ACT_ALLOW", "includes": {"caps": ["CAP_SYS_ADMIN"]}},
+        {"names": ["read", "statmount"], "action": "SCMP_ACT_ERRNO", "errnoRet": errno.ENOSYS},
+        default="SCMP_ACT_ALLOW",
+    )
+    statmount = pol.Unknown("$.syscalls[1].names[1]", "statmount", ("statmount",), "SCMP_ACT_ERRNO",
+                            errno.ENOSYS)
+    assert pol.unknown_to_libseccomp(p) == [statmount]
+    with_cap = pol.unknown_to_libseccomp(p, caps={"CAP_SYS_ADMIN"})
+    assert [(u.path, u.names, u.action) for u in with_cap] == [
+        ("$.syscalls[0].names[0]", ("mseal",), "SCMP_ACT_ALLOW"),
+        (statmount.path, ("statmount",), "SCMP_ACT_ERRNO"),
+    ]
+    assert "statmount" not in {r.name for r in pol.effective_rules(p)}
+
+
 def test_runc_config_json_and_old_moby_name_form(tmp_path: Path) -> None:
     seccomp = {
         "defaultAction": "SCMP_ACT_KILL_PROCESS",

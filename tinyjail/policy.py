@@ -20,14 +20,14 @@ One concept per module, all re-exported here:
 - `tinyjail.policy_write`: to_dict/dumps/save;
 - `tinyjail.policy_portable`: the portable form;
 - `tinyjail.policy_moby`: moby conditions and archMap;
-- `tinyjail.policy_compile`: effective_rules, evaluate, allowed;
+- `tinyjail.policy_compile`: effective_rules, evaluate, allowed, unknown_to_libseccomp;
 - `tinyjail.policy_merge`: merge and diff.
 """
 
 from __future__ import annotations
 
 from tinyjail.errors import PolicyError, UsageError
-from tinyjail.policy_compile import allowed, effective_rules, evaluate
+from tinyjail.policy_compile import Unknown, allowed, effective_rules, evaluate, unknown_to_libseccomp
 from tinyjail.policy_merge import PolicyDiff, diff, merge, treatment
 from tinyjail.policy_moby import (
     GO_ARCH,
@@ -90,6 +90,7 @@ __all__ = [
     "PolicyError",
     "Rule",
     "SyscallRule",
+    "Unknown",
     "UsageError",
     "allowed",
     "conditions_hold",
@@ -114,5 +115,6 @@ __all__ = [
     "to_dict",
     "to_portable",
     "treatment",
+    "unknown_to_libseccomp",
     "validate",
 ]

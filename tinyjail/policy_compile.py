@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from tinyjail import bpfsim, groups, syscalls
@@ -31,8 +32,10 @@ from tinyjail.policy_write import dumps
 def effective_rules(policy: Policy, arch: str = "x86_64", caps: Iterable[str] | None = None,
                     kernel: tuple[int, int] | None = None) -> list[Rule]:
     """The compiled rules for ``arch``: @groups expanded, moby conditions evaluated, names the
-    ABI lacks (or the installed libseccomp does not know) dropped, rules equal to the default
-    action dropped (runc skips them, libseccomp refuses them).
+    ABI lacks (or the installed libseccomp does not know: `unknown_to_libseccomp` lists them,
+    and enforcement refuses a policy where that drops a rule stricter than the default)
+    dropped, rules equal to the default action dropped (runc skips them, libseccomp refuses
+    them).
 
     Precedence, in order: a syscall written explicitly in an entry that applies is decided by its
     explicit entries alone (with their argument rules): no @group rule applies to it; for the
@@ -92,6 +95,41 @@ def _compiled(text: str, arch: str, caps: frozenset[str], kernel: tuple[int, int
         else:
             out.extend(sorted(rules, key=lambda r: arg_key(r.args)))
     return tuple(out)
+
+
+@dataclass(frozen=True)
+class Unknown:
+    """Syscalls an entry gives (directly or through a @group) that the installed libseccomp
+    does not know on any ABI, so `effective_rules` cannot compile them: the filter gives them
+    its default action instead. Safe only when the entry is no stricter than the default
+    (enforcement checks that: `tinyjail.enforce.plan`)."""
+
+    path: str                 # $.syscalls[i].names[j]
+    written: str              # the name or @group as written there
+    names: tuple[str, ...]
+    action: str
+    errno_ret: int | None
+
+
+def unknown_to_libseccomp(policy: Policy, arch: str = "x86_64", caps: Iterable[str] | None = None,
+                          kernel: tuple[int, int] | None = None) -> list[Unknown]:
+    """Every entry that applies on this machine (moby conditions, the precedence of explicit
+    names over groups) and names syscalls the installed libseccomp cannot resolve. Names an
+    ABI merely lacks (``mmap2`` on x86_64) are not listed: no call can reach them."""
+    kern = kernel or running_kernel()
+    live = [(i, rule) for i, rule in enumerate(policy.syscalls)
+            if conditions_hold(rule, arch, frozenset(caps or ()), kern)]
+    explicit = explicit_names(rule for _, rule in live)
+    out: list[Unknown] = []
+    for i, rule in live:
+        for j, written in enumerate(rule.names):
+            direct = not written.startswith("@")
+            names = tuple(sorted(n for n in groups.expand(written) if not syscalls.is_known(n)
+                                 and (direct or group_applies(explicit, n))))
+            if names:
+                out.append(Unknown(f"$.syscalls[{i}].names[{j}]", written, names, rule.action,
+                                   ret_errno(rule.action, rule.errno_ret)))
+    return out
 
 
 def evaluate(

@@ -597,5 +597,5 @@ def notes(policy: Policy) -> list[str]:
                     if not n.startswith("@") and not syscalls.is_known(n)})
     if newer:
         out.append(f"{src}: {len(newer)} syscalls are newer than the installed libseccomp and are skipped "
-                   f"when compiling: {', '.join(newer)}")
+                   f"when compiling (the filter gives them its default action): {', '.join(newer)}")
     return out

@@ -34,7 +34,8 @@ def policy() -> None:
 @click.argument("files", nargs=-1, required=True)
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing for valid files.")
 def check(files: tuple[str, ...], quiet: bool) -> None:
-    """Validate policy FILES and report every problem (exit 2 if any file is invalid)."""
+    """Validate policy FILES and report every problem (exit 2 if any file is invalid), including
+    what `tinyjail run` would refuse to enforce."""
     from tinyjail import policy as pol
     from tinyjail.errors import PolicyError
 
@@ -44,6 +45,10 @@ def check(files: tuple[str, ...], quiet: bool) -> None:
             loaded = pol.load(path)
         except PolicyError as err:
             problems.extend(err.problems)
+            continue
+        refused = _enforcement_problems(loaded)
+        if refused:
+            problems.extend(refused)
             continue
         if quiet:
             continue
@@ -56,6 +61,18 @@ def check(files: tuple[str, ...], quiet: bool) -> None:
                    f"{len(allowed)} syscalls can pass, default {default})")
     if problems:
         raise PolicyError(problems)
+
+
+def _enforcement_problems(loaded: Policy) -> list[str]:
+    """What `tinyjail run` would refuse (exit 125) about a valid policy, one line each."""
+    from tinyjail import enforce
+    from tinyjail.errors import EnforceError, PolicyError
+
+    try:
+        enforce.plan(loaded)
+    except EnforceError as err:
+        return err.problems if isinstance(err, PolicyError) else [f"{loaded.source}: {err}"]
+    return []
 
 
 @policy.command("show")
