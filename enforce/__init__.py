@@ -4,11 +4,17 @@ Light on purpose: `tinyjail run` imports this, so nothing here pulls in pandas, 
 
 - `build_filter(policy, mode)`: the hardened libseccomp filter (`plan` shows what goes in it).
 - `export_bpf` / `export_pfc`: what `tinyjail compile` writes.
-- `run(policy, argv, mode)`: fork, load the filter, exec CMD, wait; returns a `RunResult`.
+- `run(policy, argv, mode)`: fork, load the filter, exec CMD, wait; returns a `RunResult` whose
+  ``messages`` start with the policy's notes.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from tinyjail.policy import Policy, notes
+
+from . import runner
 from ._libseccomp import (
     BPF_MAXINSNS,
     MODES,
@@ -24,7 +30,18 @@ from ._libseccomp import (
 )
 from .complain import ComplainReport, Violation, write_report
 from .launch import CommandNotFound
-from .runner import Denial, RunResult, apply_in_child, preexec_fn, run
+from .runner import Denial, RunResult, apply_in_child, preexec_fn
+
+
+def run(policy: Policy, argv: Sequence[str], mode: str = "enforce", *, env: dict[str, str] | None = None,
+        need_audit: bool | None = None) -> RunResult:
+    """`runner.run` (fork, load the filter, exec, wait), with the policy's notes (unknown
+    top-level keys kept as written, syscalls the installed libseccomp skips) first in
+    ``messages``, so `tinyjail run` shows them as ``tinyjail: note: ...`` lines."""
+    result = runner.run(policy, argv, mode, env=env, need_audit=need_audit)
+    result.messages[:0] = [f"note: {line}" for line in notes(policy)]
+    return result
+
 
 __all__ = [
     "BPF_MAXINSNS",

@@ -248,6 +248,42 @@ VALIDATION_CASES = [
         "AF_UNIX",
     ),
     ("read", "$.syscalls[0]", "expected an object"),
+    # unknown keys in a rule or an argument would silently drop a condition: errors with a hint
+    (
+        {"names": ["socket"], "action": "SCMP_ACT_ALLOW",
+         "conditions": [{"index": 0, "value": 1, "op": "SCMP_CMP_EQ"}]},
+        "$.syscalls[0].conditions",
+        'unknown key "conditions" (did you mean "args"?)',
+    ),
+    (
+        {"names": ["socket"], "action": "SCMP_ACT_ALLOW",
+         "arguments": [{"index": 0, "value": 1, "op": "SCMP_CMP_EQ"}]},
+        "$.syscalls[0].arguments",
+        'did you mean "args"?',
+    ),
+    ({"names": ["read"], "action": "SCMP_ACT_ALLOW", "x-why": "io"}, "$.syscalls[0].x-why",
+     'unknown key "x-why" (expected one of: names, name, action, errnoRet, args, comment, includes, '
+     'excludes; put remarks in "comment")'),
+    ({"syscall": ["read"], "action": "SCMP_ACT_ALLOW"}, "$.syscalls[0].syscall", 'did you mean "names"?'),
+    ({"names": ["read"], "action": "SCMP_ACT_ERRNO", "errno": 5}, "$.syscalls[0].errno",
+     'did you mean "errnoRet"?'),
+    (
+        {"names": ["read"], "action": "SCMP_ACT_ALLOW",
+         "args": [{"index": 0, "value": 1, "operator": "SCMP_CMP_EQ"}]},
+        "$.syscalls[0].args[0].operator",
+        'unknown key "operator" (did you mean "op"?)',
+    ),
+    (
+        {"names": ["read"], "action": "SCMP_ACT_ALLOW",
+         "args": [{"index": 0, "value": 1, "value2": 3, "op": "SCMP_CMP_MASKED_EQ"}]},
+        "$.syscalls[0].args[0].value2",
+        'did you mean "valueTwo"?',
+    ),
+    (
+        {"names": ["read"], "action": "SCMP_ACT_ALLOW", "excludes": {"capabilities": ["CAP_SYS_ADMIN"]}},
+        "$.syscalls[0].excludes.capabilities",
+        'did you mean "caps"?',
+    ),
 ]
 
 
@@ -276,6 +312,11 @@ TOP_LEVEL_CASES = [
         'did you mean "SECCOMP_FILTER_FLAG_LOG"',
     ),
     ({"defaultAction": "SCMP_ACT_ERRNO", "syscals": []}, "$.syscals", 'did you mean "syscalls"'),
+    ({"defaultAction": "SCMP_ACT_ERRNO", "syscall": []}, "$.syscall", 'did you mean "syscalls"'),
+    ({"defaultAction": "SCMP_ACT_ERRNO", "rules": []}, "$.rules",
+     'unknown key "rules" (did you mean "syscalls"?)'),
+    ({"defaultaction": "SCMP_ACT_ERRNO"}, "$.defaultaction", 'did you mean "defaultAction"'),
+    ({"defaultAction": "SCMP_ACT_ERRNO", "arches": []}, "$.arches", 'did you mean "architectures"'),
     ({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": {}}, "$.syscalls", "expected an array"),
     ({"defaultAction": "SCMP_ACT_ERRNO", "listenerPath": 3}, "$.listenerPath", "expected a string"),
     (
@@ -387,18 +428,25 @@ def test_conflicting_actions_for_the_same_call_are_rejected() -> None:
     )
 
 
-def test_unknown_keys_are_kept_and_noted() -> None:
+def test_foreign_top_level_keys_are_kept_and_noted() -> None:
+    """moby and the runtime spec define no extension keys; a top-level key that is no misspelling
+    of a known one is kept as written (runc ignores it too) and noted."""
     loaded = pol.from_dict(
-        {
-            "defaultAction": "SCMP_ACT_ERRNO",
-            "x-owner": "team-a",
-            "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ALLOW", "x-why": "io"}],
-        },
+        {"defaultAction": "SCMP_ACT_ERRNO", "x-owner": "team-a",
+         "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ALLOW", "comment": "io"}]},
         source="t.json",
     )
     out = pol.to_dict(loaded)
-    assert out["x-owner"] == "team-a" and out["syscalls"][0]["x-why"] == "io"
-    assert len(pol.notes(loaded)) == 2
+    assert out["x-owner"] == "team-a" and out["syscalls"][0]["comment"] == "io"
+    assert pol.notes(loaded) == [
+        "t.json: $.x-owner: unknown key kept as written (tinyjail and runc ignore it)"]
+
+
+def test_moby_rule_keys_stay_valid(moby_profile: Path) -> None:
+    raw = json.loads(moby_profile.read_text())
+    used = {key for entry in raw["syscalls"] for key in entry}
+    assert used <= set(pol.RULE_KEYS) and {"comment", "includes", "excludes"} <= used
+    assert not [n for n in pol.notes(pol.load(moby_profile)) if "unknown key" in n]
 
 
 def test_duplicate_json_keys_are_reported() -> None:

@@ -152,7 +152,8 @@ class SyscallRule:
     comment: str | None = None
     includes: dict[str, Any] = field(default_factory=dict)   # moby: caps, arches, minKernel
     excludes: dict[str, Any] = field(default_factory=dict)
-    extra: dict[str, Any] = field(default_factory=dict)      # unknown keys, kept on save
+    extra: dict[str, Any] = field(default_factory=dict)      # set by callers only (reading refuses
+    #                                                          unknown rule keys); written on save
 
 
 @dataclass

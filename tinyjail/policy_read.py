@@ -229,10 +229,37 @@ def _type(value: Any) -> str:
     return type(value).__name__
 
 
+_TOP_SYNONYMS = {
+    "rules": "syscalls", "filters": "syscalls", "entries": "syscalls", "names": "syscalls",
+    "default": "defaultAction", "action": "defaultAction", "defaultErrno": "defaultErrnoRet",
+    "errnoRet": "defaultErrnoRet", "arches": "architectures", "arch": "architectures",
+    "architecture": "architectures", "flag": "flags", "listener": "listenerPath",
+}
+_RULE_SYNONYMS = {
+    "arguments": "args", "argument": "args", "arg": "args", "conditions": "args",
+    "condition": "args", "argRules": "args", "syscalls": "names", "syscall": "names",
+    "calls": "names", "errno": "errnoRet", "ret": "errnoRet", "return": "errnoRet",
+    "include": "includes", "exclude": "excludes", "comments": "comment", "description": "comment",
+    "note": "comment", "defaultAction": "action",
+    "index": "args", "value": "args", "valueTwo": "args", "op": "args",
+}
+_ARG_SYNONYMS = {
+    "arg": "index", "argument": "index", "idx": "index", "position": "index", "operator": "op",
+    "cmp": "op", "compare": "op", "comparison": "op", "val": "value", "value1": "value",
+    "value2": "valueTwo", "value_two": "valueTwo", "mask": "value",
+}
+_CONDITION_SYNONYMS = {
+    "capabilities": "caps", "cap": "caps", "arch": "arches", "architectures": "arches",
+    "kernel": "minKernel", "kernelVersion": "minKernel", "minimumKernel": "minKernel",
+}
+
+
 def _unknown_keys(obj: dict[str, Any], known: Sequence[str], path: str, problems: _Problems,
-                  keep: bool) -> dict[str, Any]:
-    """Report unknown keys. A near-miss of a known key is an error (a typo would silently drop
-    a field); other keys are errors too unless ``keep`` (then they are kept and saved back)."""
+                  keep: bool, synonyms: dict[str, str] | None = None, advice: str = "") -> dict[str, Any]:
+    """Report unknown keys. A near-miss or a usual synonym of a known key is an error with a
+    suggestion (a typo would silently drop a field: a conditional rule would become
+    unconditional); other keys are errors too unless ``keep`` (then they are kept and saved
+    back, and `notes` mentions them)."""
     extra: dict[str, Any] = {}
     for dup in getattr(obj, "duplicates", ()):
         problems.add(f"{path}.{dup}", "key written twice (only the last one would count)")
@@ -242,14 +269,20 @@ def _unknown_keys(obj: dict[str, Any], known: Sequence[str], path: str, problems
         if not isinstance(key, str):
             problems.add(path, f"object key {key!r} is not a string")
             continue
-        guess = _close(key, known, cutoff=0.75)
+        guess = _synonym(key, synonyms or {}) or _close(key, known, cutoff=0.75)
         if guess is not None:
             problems.add(f"{path}.{key}", f'unknown key "{key}" (did you mean "{guess}"?)')
         elif keep:
             extra[key] = value
         else:
-            problems.add(f"{path}.{key}", f'unknown key "{key}" (expected one of: {", ".join(known)})')
+            expected = ", ".join(known)
+            problems.add(f"{path}.{key}", f'unknown key "{key}" (expected one of: {expected}{advice})')
     return extra
+
+
+def _synonym(key: str, synonyms: dict[str, str]) -> str | None:
+    folded = {k.lower().replace("_", ""): v for k, v in synonyms.items()}
+    return folded.get(key.lower().replace("_", "").replace("-", ""))
 
 
 def _str(obj: dict[str, Any], key: str, path: str, problems: _Problems) -> str | None:
@@ -316,7 +349,7 @@ def _parse_policy(obj: Any, path: str, problems: _Problems) -> Policy | None:
     if not isinstance(obj, dict):
         problems.add(path, f"expected a JSON object (a seccomp policy), got {_type(obj)}")
         return None
-    extra = _unknown_keys(obj, TOP_KEYS, path, problems, keep=True)
+    extra = _unknown_keys(obj, TOP_KEYS, path, problems, keep=True, synonyms=_TOP_SYNONYMS)
     policy = Policy(extra=extra)
 
     if "defaultAction" not in obj:
@@ -395,7 +428,8 @@ def _parse_rule(entry: Any, path: str, problems: _Problems) -> SyscallRule | Non
         problems.add(path, f"expected an object, got {_type(entry)}")
         return None
     before = len(problems.lines)
-    extra = _unknown_keys(entry, RULE_KEYS, path, problems, keep=True)
+    _unknown_keys(entry, RULE_KEYS, path, problems, keep=False, synonyms=_RULE_SYNONYMS,
+                  advice='; put remarks in "comment"')
     names: list[str] = []
     if "names" in entry and "name" in entry:
         problems.add(path, 'both "name" and "names" given; use "names" only')
@@ -441,7 +475,7 @@ def _parse_rule(entry: Any, path: str, problems: _Problems) -> SyscallRule | Non
     if len(problems.lines) != before or action is None:
         return None
     return SyscallRule(names=names, action=action, errno_ret=errno_ret, args=args, comment=comment,
-                       includes=includes, excludes=excludes, extra=extra)
+                       includes=includes, excludes=excludes)
 
 
 def _check_name(name: Any, path: str, problems: _Problems) -> bool:
@@ -464,7 +498,7 @@ def _parse_arg(raw: Any, path: str, names: list[str], problems: _Problems) -> Ar
         problems.add(path, f"expected an object {{index, value, valueTwo, op}}, got {_type(raw)}")
         return None
     before = len(problems.lines)
-    _unknown_keys(raw, ARG_KEYS, path, problems, keep=False)
+    _unknown_keys(raw, ARG_KEYS, path, problems, keep=False, synonyms=_ARG_SYNONYMS)
     index = None
     if "index" not in raw:
         problems.add(path, 'missing "index" (argument number 0..5)')
@@ -530,7 +564,7 @@ def _parse_condition(raw: Any, path: str, problems: _Problems) -> dict[str, Any]
     if not isinstance(raw, dict):
         problems.add(path, f"expected an object {{caps, arches, minKernel}}, got {_type(raw)}")
         return {}
-    _unknown_keys(raw, CONDITION_KEYS, path, problems, keep=False)
+    _unknown_keys(raw, CONDITION_KEYS, path, problems, keep=False, synonyms=_CONDITION_SYNONYMS)
     out: dict[str, Any] = {}
     if raw.get("caps") is not None:
         caps = _str_list(raw["caps"], f"{path}.caps", problems)
@@ -585,14 +619,11 @@ def _check_conflicts(policy: Policy, path: str, problems: _Problems) -> None:
 
 
 def notes(policy: Policy) -> list[str]:
-    """Non-fatal remarks for `policy check`: unknown keys that are kept as written, names the
-    installed libseccomp cannot compile."""
+    """Non-fatal remarks for `policy check` and `tinyjail run`: unknown top-level keys that are
+    kept as written, names the installed libseccomp cannot compile."""
     src = policy.source or "<policy>"
     out = [f"{src}: $.{key}: unknown key kept as written (tinyjail and runc ignore it)"
            for key in policy.extra]
-    for i, rule in enumerate(policy.syscalls):
-        for key in rule.extra:
-            out.append(f"{src}: $.syscalls[{i}].{key}: unknown key kept as written (ignored)")
     newer = sorted({n for rule in policy.syscalls for n in rule.names
                     if not n.startswith("@") and not syscalls.is_known(n)})
     if newer:

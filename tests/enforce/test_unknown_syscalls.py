@@ -70,6 +70,8 @@ def test_moby_default_profile_still_runs(moby_profile: Path, jail) -> None:
     proc = jail(moby_profile, "/bin/sh", "-c", "echo ok")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == "ok\n"
+    (note,) = proc.stderr.splitlines()   # what was dropped is said, once
+    assert note.startswith(f"tinyjail: note: {moby_profile}: ") and all(n in note for n in NEWER)
 
 
 def test_policy_check_reports_it(policy_file, run_cli, moby_profile: Path) -> None:
