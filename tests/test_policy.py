@@ -428,6 +428,45 @@ def test_conflicting_actions_for_the_same_call_are_rejected() -> None:
     )
 
 
+def test_conflicts_are_reported_even_when_other_entries_are_broken() -> None:
+    problems = _problems({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [
+        {"names": ["read", "write"], "action": "SCMP_ACT_ALLOW"},
+        {"names": ["opne"], "action": "SCMP_ACT_ALLOW"},
+        {"names": ["write"], "action": "SCMP_ACT_KILL_PROCESS"},
+    ]})
+    assert problems == [
+        't.json: $.syscalls[1].names[0]: unknown syscall "opne" (did you mean "open"?)',
+        't.json: $.syscalls[2].names[0]: "write" is already SCMP_ACT_ALLOW at $.syscalls[0].names[1] '
+        "(no argument conditions); it cannot also be SCMP_ACT_KILL_PROCESS",
+    ]
+
+
+def test_two_groups_that_disagree_give_one_line_per_pair_of_entries() -> None:
+    shared = sorted(groups.expand("@file-system") & groups.expand("@system-service"))
+    assert len(shared) > 4
+    problems = _problems({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [
+        {"names": ["@file-system"], "action": "SCMP_ACT_ALLOW"},
+        {"names": ["@system-service"], "action": "SCMP_ACT_KILL_PROCESS"},
+    ]})
+    assert problems == [
+        f"t.json: $.syscalls[1].names[0]: @system-service and @file-system (at $.syscalls[0].names[0]) "
+        f"share {len(shared)} syscalls ({', '.join(shared[:4])}, ...) with different actions: "
+        "SCMP_ACT_ALLOW there, SCMP_ACT_KILL_PROCESS here (no argument conditions); name the ones you "
+        "mean explicitly (an explicit name overrides its groups)",
+    ]
+    mount = sorted(groups.expand("@mount") & groups.expand("@privileged"))
+    problems = _problems({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [
+        {"names": ["@mount"], "action": "SCMP_ACT_ALLOW"},
+        {"names": ["read", "@privileged"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1},
+    ]})
+    assert problems == [
+        f"t.json: $.syscalls[1].names[1]: @privileged and @mount (at $.syscalls[0].names[0]) share "
+        f"{len(mount)} syscalls ({', '.join(mount)}) with different actions: SCMP_ACT_ALLOW there, "
+        "SCMP_ACT_ERRNO(EPERM) here (no argument conditions); name the ones you mean explicitly (an "
+        "explicit name overrides its groups)",
+    ]
+
+
 def test_foreign_top_level_keys_are_kept_and_noted() -> None:
     """moby and the runtime spec define no extension keys; a top-level key that is no misspelling
     of a known one is kept as written (runc ignores it too) and noted."""

@@ -28,6 +28,7 @@ from tinyjail.policy_model import (
     FLAGS,
     KNOWN_ARCHES,
     MAX_ERRNO,
+    NO_CONDITIONS,
     OPS,
     RET_DATA_ACTIONS,
     RULE_KEYS,
@@ -383,13 +384,29 @@ def _parse_policy(obj: Any, path: str, problems: _Problems) -> Policy | None:
         if not isinstance(entries, list):
             problems.add(f"{path}.syscalls", f"expected an array, got {_type(entries)}")
         else:
+            valid: list[tuple[int, SyscallRule]] = []
             for i, entry in enumerate(entries):
                 rule = _parse_rule(entry, f"{path}.syscalls[{i}]", problems)
                 if rule is not None:
-                    policy.syscalls.append(rule)
-            if len(policy.syscalls) == len(entries):
-                _check_conflicts(policy, path, problems)
+                    valid.append((i, rule))
+            policy.syscalls = [rule for _, rule in valid]
+            # over the valid entries even when others are broken, so every problem shows at once
+            _check_conflicts(valid, _literal_names(entries), path, problems)
     return policy
+
+
+def _literal_names(entries: list[Any]) -> set[tuple[str, str]]:
+    """Names written explicitly in entries that may not parse: they still take their syscalls
+    out of the groups (so a broken entry does not add group conflicts of its own)."""
+    out: set[tuple[str, str]] = set()
+    for entry in entries:
+        if not isinstance(entry, dict):
+            continue
+        names = entry.get("names", [entry.get("name")])
+        for name in names if isinstance(names, list) else []:
+            if isinstance(name, str) and not name.startswith("@"):
+                out.add((name, NO_CONDITIONS))
+    return out
 
 
 def _errno_ret(value: Any, action: str, path: str, problems: _Problems, what: str) -> int | None:
@@ -588,34 +605,52 @@ def _parse_condition(raw: Any, path: str, problems: _Problems) -> dict[str, Any]
     return out
 
 
-def _check_conflicts(policy: Policy, path: str, problems: _Problems) -> None:
+def _check_conflicts(rules: list[tuple[int, SyscallRule]], literal: set[tuple[str, str]], path: str,
+                     problems: _Problems) -> None:
     """One syscall with the same argument conditions (and the same moby conditions) under two
     actions is an error: libseccomp refuses it (EEXIST) and the intent is ambiguous. A name given
     explicitly overrides every @group that contains it (see effective_rules), so neither is a
-    conflict with the other."""
-    seen: dict[tuple[str, Any, str, bool], tuple[str, int | None, str]] = {}
-    explicit = explicit_names(policy.syscalls, by_conditions=True)
-    for i, rule in enumerate(policy.syscalls):
+    conflict with the other. Two groups that disagree are reported once per pair of entries
+    (how many syscalls, a few of them), not once per shared member.
+
+    ``rules`` are (index in ``syscalls``, rule) of the valid entries; ``literal`` adds the
+    names written in entries that did not parse."""
+    seen: dict[tuple[str, Any, str, bool], tuple[str, int | None, str, str]] = {}
+    explicit = explicit_names((rule for _, rule in rules), by_conditions=True) | literal
+    shared: dict[tuple[str, str, str, str, str, str], list[str]] = {}   # group pair -> members
+    for i, rule in rules:
         outcome = (rule.action, ret_errno(rule.action, rule.errno_ret))
         cond = condition_key(rule)
         sig = arg_key(rule.args)
+        what = "same arguments" if sig else "no argument conditions"
         for j, written in enumerate(rule.names):
             direct = not written.startswith("@")
+            here = f"{path}.syscalls[{i}].names[{j}]"
             for name in sorted(groups.expand(written)):
                 if not (direct or group_applies(explicit, name, cond)):
                     continue   # named explicitly elsewhere: this group does not decide it
                 key = (name, sig, cond, direct)
-                here = f"{path}.syscalls[{i}].names[{j}]"
                 prev = seen.get(key)
                 if prev is None:
-                    seen[key] = (outcome[0], outcome[1], here)
+                    seen[key] = (outcome[0], outcome[1], here, written)
                     continue
-                if (prev[0], prev[1]) != outcome:
-                    via = f" (from {written})" if not direct else ""
-                    what = "same arguments" if sig else "no argument conditions"
-                    first = action_text(prev[0], prev[1])
-                    problems.add(here, f'"{name}"{via} is already {first} at {prev[2]} '
+                if (prev[0], prev[1]) == outcome:
+                    continue
+                first = action_text(prev[0], prev[1])
+                if direct:
+                    problems.add(here, f'"{name}" is already {first} at {prev[2]} '
                                        f"({what}); it cannot also be {action_text(*outcome)}")
+                else:
+                    pair = (here, written, prev[2], prev[3], first, what)
+                    shared.setdefault(pair, []).append(name)
+        for (here, written, there, other, first, what), names in shared.items():
+            examples = ", ".join(names[:4]) + (", ..." if len(names) > 4 else "")
+            count = f"{len(names)} syscall{'s' if len(names) > 1 else ''}"
+            mine = action_text(rule.action, ret_errno(rule.action, rule.errno_ret))
+            problems.add(here, f"{written} and {other} (at {there}) share {count} ({examples}) with "
+                               f"different actions: {first} there, {mine} here ({what}); name the ones "
+                               "you mean explicitly (an explicit name overrides its groups)")
+        shared.clear()
 
 
 def notes(policy: Policy) -> list[str]:
