@@ -67,6 +67,8 @@ STACK_COLUMNS: dict[str, str] = {
     "file": "string",        # source file where debug info exists
     "line": "int32",         # source line, -1 when unknown
     "count": "int64",        # syscalls that carried this stack (same value on every frame of it)
+    "via": "category",       # how the frame was found: ip, kernel (frame-pointer walk), sp (word at sp),
+                             # cfi (.eh_frame + stack copy), fp (frame pointer in the copy); missing: old
 }
 
 SECCOMP_COLUMNS: dict[str, str] = {

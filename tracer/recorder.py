@@ -46,6 +46,7 @@ from tinyjail.timeline import (
 if TYPE_CHECKING:
     import pyarrow as pa
     from tinyjail.tracer.syscalls.loader import Probe
+    from tinyjail.tracer.unwind import StackCopy
 
     from tinyjail.policy import Policy
 
@@ -791,7 +792,7 @@ def _processes_frame(procs: np.ndarray[Any, Any], writer: EventWriter, root: int
     return conform(df, PROCESS_COLUMNS)
 
 
-def _stacks_frame(procs: np.ndarray[Any, Any], writer: EventWriter, sp_words: dict[int, int],
+def _stacks_frame(procs: np.ndarray[Any, Any], writer: EventWriter, copies: dict[int, StackCopy],
                   stack_ips: dict[int, list[int]], live_maps: dict[int, Any], cwd: str) -> tuple[Any, str]:
     import pandas as pd
     from tinyjail.tracer.symbolize import AddressSpaces, symbolize_stack
@@ -848,21 +849,24 @@ def _stacks_frame(procs: np.ndarray[Any, Any], writer: EventWriter, sp_words: di
             if fd >= 0:
                 spaces.mmapped(pid, ret, int(args[1]), fd, int(args[5]))
     rows = []
-    deep = 0
+    deep = unwound = 0
     for sid, ips in stack_ips.items():
         pid = writer.stack_pid.get(sid, 0)
-        frames = symbolize_stack(spaces, pid, ips, sp_words.get(sid))
+        frames = symbolize_stack(spaces, pid, ips, copy=copies.get(sid))
         if sum(1 for f in frames if f.module != "[unknown]") >= 3:
             deep += 1
+        if any(f.via == "cfi" for f in frames):
+            unwound += 1
         count = writer.stack_count.get(sid, 0)
         for depth, f in enumerate(frames):
             rows.append({"stack_id": sid, "depth": depth, "ip": f.ip, "module": f.module, "symbol": f.symbol,
-                         "offset": f.offset, "file": f.file, "line": f.line, "count": count})
-    note = ("user stacks walked with frame pointers; frame 1 is the caller read at the stack pointer "
-            "when it is a return address")
+                         "offset": f.offset, "file": f.file, "line": f.line, "count": count, "via": f.via})
+    note = (f"{unwound} of {len(stack_ips)} stacks unwound past code without frame pointers with .eh_frame "
+            "CFI and a copy of the stack top (stacks.via says how each frame was found); the others "
+            "walked with frame pointers, the caller read at the stack pointer when it is a return address")
     if deep < len(stack_ips) / 2:
-        note = ("most stacks are 1-2 frames deep: the code lacks frame pointers (Debian's libc has none); "
-                "kept: the syscall's ip and its caller read at the stack pointer")
+        note = ("most stacks are 1-2 frames deep: the code lacks frame pointers (Debian's libc has none) "
+                f"and CFI unwound only {unwound} of {len(stack_ips)}; kept: the syscall's ip and its caller")
     df = pd.DataFrame(rows)
     return conform(df, STACK_COLUMNS), note
 

@@ -12,7 +12,9 @@ address space of every traced process is rebuilt from the trace itself:
   already knows for that process (see `AddressSpaces.exec_target`).
 
 Live snapshots of /proc/PID/maps taken while the process ran are preferred where they exist.
-Frames are looked up with pyelftools (.symtab, else .dynsym; .debug_line for file:line).
+Frames are looked up with pyelftools (.symtab, else .dynsym; .debug_line for file:line). The
+frames past a libc wrapper are unwound from the probe's copy of the stack top with .eh_frame
+CFI (tracer/unwind.py): libc has no frame pointers for the kernel's walk to follow.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ import struct
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
+
+from tinyjail.tracer.unwind import Rule, StackCopy, cfi_table, join, unwind
 
 AT_PHDR, AT_BASE, AT_ENTRY, AT_SYSINFO_EHDR = 3, 7, 9, 33
 UNKNOWN = "[unknown]"
@@ -50,6 +54,10 @@ class Frame:
     offset: int = 0
     file: str | None = None
     line: int = -1
+    via: str | None = None
+    """How the frame was found: "ip" (the syscall's), "kernel" (the kernel's frame-pointer walk),
+    "sp" (the word at the user sp), "cfi" (unwound with .eh_frame from the stack copy), "fp"
+    (a frame pointer followed in the stack copy)."""
 
 
 @dataclass
@@ -74,7 +82,7 @@ class ElfInfo:
     func_ends: list[int] = field(default_factory=list)
     func_names: list[str] = field(default_factory=list)
     lines: list[tuple[int, str, int]] = field(default_factory=list)   # (address, file, line) sorted
-    text: dict[int, bytes] = field(default_factory=dict)
+    text: dict[int, bytes] = field(default_factory=dict)   # file page number -> its 4 KiB, once read
 
     def vaddr_of(self, file_offset: int) -> int | None:
         for s in self.segments:
@@ -99,37 +107,80 @@ class ElfInfo:
         return None
 
     def looks_like_return_address(self, vaddr: int) -> bool:
-        """True when the bytes before ``vaddr`` end with a call instruction (e8 rel32 or ff /2)."""
-        before = self.read(vaddr - 7, 7)
-        if len(before) < 7:
+        """True when the bytes before ``vaddr`` decode as a call instruction ending at it (direct,
+        or indirect through a register or memory: 2 to 7 bytes, with a REX prefix up to 8)."""
+        before = self.read(vaddr - 8, 8)
+        if len(before) < 8:
             return False
-        if before[2] == 0xE8:
-            return True
-        for back in (2, 3, 6, 7):   # ff /2 with register, [reg], [reg+disp8], [reg+disp32]/rip
-            op, modrm = before[7 - back], before[7 - back + 1]
-            if op == 0xFF and (modrm >> 3) & 7 == 2:
-                return True
-        return False
+        return any(_call_ending(before[8 - n:]) for n in (5, 2, 3, 6, 4, 7, 8))
 
     def read(self, vaddr: int, n: int) -> bytes:
+        """File bytes at ``vaddr``, through a cache of 4 KiB pages (the unwinder checks every
+        return address it finds: an open() per check cost ~70 us, whole segments ~1 ms/MB)."""
         for s in self.segments:
             if s.vaddr <= vaddr and vaddr + n <= s.vaddr + s.filesz:
-                try:
-                    with open(self.path, "rb") as f:
-                        f.seek(s.offset + vaddr - s.vaddr)
-                        return f.read(n)
-                except OSError:
-                    return b""
+                start = s.offset + vaddr - s.vaddr
+                first, last = start >> 12, (start + n - 1) >> 12
+                missing = [p for p in range(first, last + 1) if p not in self.text]
+                if missing:
+                    try:
+                        with open(self.path, "rb") as f:
+                            for p in missing:
+                                self.text[p] = os.pread(f.fileno(), 4096, p << 12)
+                    except OSError:
+                        return b""
+                data = b"".join(self.text[p] for p in range(first, last + 1))
+                return data[start - (first << 12):start - (first << 12) + n]
         return b""
+
+
+def _call_ending(code: bytes) -> bool:
+    """``code`` is exactly one call: e8 rel32, or ff /2 (after an optional notrack and REX
+    prefix) with its ModRM, SIB and displacement bytes. (capstone would take 56 ms to import.)"""
+    if len(code) == 5 and code[0] == 0xE8:
+        return True
+    i = 1 if code[:1] == b"\x3e" else 0            # notrack
+    if len(code) > i and 0x40 <= code[i] <= 0x4F:  # REX
+        i += 1
+    if len(code) < i + 2 or code[i] != 0xFF or (code[i + 1] >> 3) & 7 != 2:
+        return False
+    mod, rm = code[i + 1] >> 6, code[i + 1] & 7
+    size = i + 2
+    if mod != 3 and rm == 4:                        # SIB byte
+        if len(code) < size + 1:
+            return False
+        if mod == 0 and code[size] & 7 == 5:        # no base: disp32
+            size += 4
+        size += 1
+    if mod == 0 and rm == 5:                        # rip + disp32
+        size += 4
+    elif mod == 1:
+        size += 1
+    elif mod == 2:
+        size += 4
+    return size == len(code)
 
 
 MAX_DWARF_FILE = 64 << 20
 
 
-@functools.lru_cache(maxsize=256)
 def elf_info(path: str) -> ElfInfo | None:
-    """Parse ``path`` with pyelftools; None when it is not a readable ELF file."""
+    """Parse ``path`` with pyelftools; None when it is not a readable ELF file. One parse per
+    file, whatever the name it was mapped under (/usr/bin/python3 is python3.11; ld.so has
+    two names)."""
+    return _elf_info(canonical(path))
+
+
+@functools.lru_cache(maxsize=4096)
+def canonical(path: str) -> str:
+    """``path`` with symlinks resolved: the key of the per-file caches (ELF info, CFI)."""
+    return os.path.realpath(path)
+
+
+@functools.lru_cache(maxsize=256)
+def _elf_info(path: str) -> ElfInfo | None:
     from elftools.common.exceptions import ELFError
+    from elftools.common.utils import struct_parse
     from elftools.elf.elffile import ELFFile
 
     try:
@@ -142,13 +193,16 @@ def elf_info(path: str) -> ElfInfo | None:
             segments = []
             phdr = None
             interp = None
-            for seg in elf.iter_segments():
+            # raw program headers: iter_segments() builds DynamicSegment & co, ~3 ms for libc
+            for i in range(elf["e_phnum"]):
+                seg = struct_parse(elf.structs.Elf_Phdr, f, elf["e_phoff"] + i * elf["e_phentsize"])
                 if seg["p_type"] == "PT_LOAD":
                     segments.append(Segment(seg["p_vaddr"], seg["p_memsz"], seg["p_offset"], seg["p_filesz"]))
                 elif seg["p_type"] == "PT_PHDR":
                     phdr = seg["p_vaddr"]
                 elif seg["p_type"] == "PT_INTERP":
-                    interp = seg.get_interp_name()  # type: ignore[attr-defined]
+                    f.seek(seg["p_offset"])
+                    interp = f.read(seg["p_filesz"]).split(b"\0", 1)[0].decode(errors="replace")
             if phdr is None and segments:
                 first = min(segments, key=lambda s: s.offset)
                 phdr = first.vaddr + elf["e_phoff"] - first.offset
@@ -315,9 +369,9 @@ class AddressSpaces:
         exe = self.exe.get(pid)
         maps = self.maps.setdefault(pid, [])
         info = elf_info(exe) if exe else None
-        if info is not None and AT_PHDR in aux and info.phdr_vaddr is not None:
+        if exe and info is not None and AT_PHDR in aux and info.phdr_vaddr is not None:
             base = aux[AT_PHDR] - info.phdr_vaddr if info.is_dyn else 0
-            maps.extend(image_mappings(info.path, base))
+            maps.extend(image_mappings(exe, base))     # under the name it was exec'd as
             if info.interp and aux.get(AT_BASE):
                 maps.extend(image_mappings(info.interp, aux[AT_BASE]))
         if aux.get(AT_SYSINFO_EHDR):
@@ -385,18 +439,44 @@ def caller_frame(spaces: AddressSpaces, pid: int, word: int) -> Frame | None:
 
 
 def symbolize_stack(
-    spaces: AddressSpaces, pid: int, ips: list[int], sp_word: int | None = None
+    spaces: AddressSpaces, pid: int, ips: list[int], sp_word: int | None = None,
+    copy: StackCopy | None = None,
 ) -> list[Frame]:
-    """Frames innermost first. Without frame pointers in libc the kernel's walk skips the
-    syscall wrapper's caller; the word at sp (when it is a return address) is put back as
-    frame 1."""
+    """Frames innermost first, from the kernel's frame-pointer walk ``ips``.
+
+    With ``copy`` (the top of the user stack when the stack was taken) the frames above the
+    syscall are unwound with the modules' .eh_frame CFI (tracer/unwind.py): libc has no frame
+    pointers, so from a wrapper that is not a leaf the kernel's walk is garbage, and from a leaf
+    it skips the direct caller. The kernel's frames are kept where they join the unwound ones.
+    Without a copy, or when not even the caller can be unwound, the word at sp (when it is a
+    return address) is put back as frame 1 of the kernel's walk."""
+    if copy is not None and ips:
+        found = unwind(ips[0], copy, functools.partial(_rule_at, spaces, pid),
+                       functools.partial(_is_return, spaces, pid))
+        if len(found.frames) > 1:
+            return _code_frames(spaces, pid, join(found, copy, ips))
+        if sp_word is None:
+            sp_word = copy.word(copy.sp)
+    frames = _code_frames(spaces, pid, [(ip, "kernel" if depth else "ip") for depth, ip in enumerate(ips)])
+    if sp_word and frames and (len(frames) < 2 or frames[1].ip != sp_word):
+        caller = caller_frame(spaces, pid, sp_word)
+        if caller is not None:
+            caller.via = "sp"
+            frames.insert(1, caller)
+    return frames
+
+
+def _code_frames(spaces: AddressSpaces, pid: int, chain: list[tuple[int, str]]) -> list[Frame]:
+    """Symbolized frames up to the first one that is not code (a frame-pointer walk through
+    code without frame pointers reads garbage); return addresses get the line of their call."""
     frames: list[Frame] = []
-    for depth, ip in enumerate(ips):
-        if depth and (not 0x1000 <= ip < USER_TOP or ip == ips[depth - 1]):
-            break   # a frame-pointer walk through code without frame pointers reads garbage
+    for depth, (ip, via) in enumerate(chain):
+        if depth and (not 0x1000 <= ip < USER_TOP or (via == "kernel" and ip == chain[depth - 1][0])):
+            break   # (an unwound frame may repeat its caller's address: recursion)
         frame = symbolize_frame(spaces, pid, ip)
         if depth and (frame.module == UNKNOWN or (frame.module.startswith("[") and frame.module != "[vdso]")):
             break   # not code: the walk left the real stack
+        frame.via = via
         frames.append(frame)
     for f in frames[1:]:
         if f.file is not None and f.line >= 0:
@@ -408,8 +488,34 @@ def symbolize_stack(
                 where = info.line(vaddr - 1) if vaddr else None
                 if where:
                     f.file, f.line = where
-    if sp_word and frames and (len(frames) < 2 or frames[1].ip != sp_word):
-        caller = caller_frame(spaces, pid, sp_word)
-        if caller is not None:
-            frames.insert(1, caller)
     return frames
+
+
+def _module_vaddr(spaces: AddressSpaces, pid: int, addr: int) -> tuple[str, int] | None:
+    """(file, link-time address) of a user address in a file-backed mapping."""
+    m = spaces.find(pid, addr)
+    if m is None or m.path.startswith("["):
+        return None
+    info = elf_info(m.path)
+    vaddr = info.vaddr_of(addr - m.start + m.offset) if info is not None else None
+    return None if vaddr is None else (m.path, vaddr)
+
+
+def _rule_at(spaces: AddressSpaces, pid: int, ip: int, exact: bool) -> Rule | None:
+    """The CFI row at the syscall's ip (``exact``), or at the call before a return address."""
+    where = _module_vaddr(spaces, pid, ip)
+    table = cfi_table(canonical(where[0])) if where else None
+    if where is None or table is None:
+        return None
+    return table.rule(where[1] if exact else where[1] - 1)
+
+
+def _is_return(spaces: AddressSpaces, pid: int, addr: int) -> bool:
+    where = _module_vaddr(spaces, pid, addr)
+    return where is not None and _follows_call(*where)
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _follows_call(path: str, vaddr: int) -> bool:
+    info = elf_info(path)
+    return info is not None and info.looks_like_return_address(vaddr)

@@ -13,7 +13,9 @@ from tinyjail.tracer.symbolize import (
     AT_BASE,
     AT_PHDR,
     AddressSpaces,
+    ElfInfo,
     Mapping,
+    Segment,
     elf_info,
     parse_initial_stack,
     parse_maps,
@@ -101,6 +103,31 @@ def test_caller_from_stack_pointer_only_when_it_follows_a_call(binary: Path) -> 
     assert [f.symbol for f in frames] == ["main", "main"]
     not_after_call = main_start   # the function's first byte does not follow a call
     assert len(symbolize_stack(spaces, 1, [base + main_start], sp_word=base + not_after_call)) == 1
+
+
+@pytest.mark.parametrize(("code", "is_call"), [
+    ("e8 10 20 00 00", True),                   # call rel32
+    ("ff d0", True), ("41 ff d0", True),        # call *%rax, call *%r8
+    ("3e ff d2", True),                         # notrack call *%rdx
+    ("ff 10", True), ("ff 14 24", True),        # call *(%rax), call *(%rsp)
+    ("ff 50 08", True),                         # call *0x8(%rax)
+    ("ff 54 24 08", True), ("41 ff 54 24 08", True),   # call *0x8(%rsp), call *0x8(%r12)
+    ("ff 90 28 01 00 00", True),                # call *0x128(%rax)
+    ("ff 15 f0 0f 00 00", True),                # call *0xff0(%rip)
+    ("ff 14 c5 00 10 00 00", True),             # call *0x1000(,%rax,8)
+    ("ff 94 24 00 01 00 00", True),             # call *0x100(%rsp)
+    ("ff e0", False), ("ff 25 f0 0f 00 00", False),    # jmp *%rax, jmp *0xff0(%rip)
+    ("48 89 c7", False), ("90 90", False),
+])
+def test_return_address_follows_any_call_form(code: str, is_call: bool) -> None:
+    """A return address is where a call instruction ends, whatever its encoding (the unwinder
+    vets every address it reads from the stack copy this way)."""
+    page = bytearray(b"\x90" * 4096)           # nops
+    insn = bytes.fromhex(code)
+    page[0x800 - len(insn):0x800] = insn
+    info = ElfInfo("/nonexistent", True, [Segment(0x1000, 0x1000, 0, 0x1000)], None, None, 0,
+                   text={0: bytes(page)})     # the page as if read from the file
+    assert info.looks_like_return_address(0x1800) is is_call
 
 
 def test_exec_of_proc_self_exe_is_the_execing_image(binary: Path) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import mmap
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
@@ -21,6 +22,7 @@ from typing import Any, TypeVar
 import numpy as np
 from tinyjail.tracer.syscalls import compiled
 from tinyjail.tracer.syscalls.maps import Map
+from tinyjail.tracer.unwind import StackCopy
 
 from tinyjail import syscalls
 from tinyjail.errors import BackendUnavailable
@@ -304,14 +306,22 @@ class Probe:
             out[name] = sum(int.from_bytes(v, "little") for v in table.per_cpu(i.to_bytes(4, "little")))
         return out
 
-    def callers(self) -> dict[int, int]:
-        """stack id -> the word at the user sp when it was taken (see symbolize.caller_frame)."""
+    def callers(self) -> dict[int, StackCopy]:
+        """stack id -> the top of the user stack (and rbp) copied when that stack was first taken
+        (tracer/unwind.py unwinds the first frames from it). Only the ids the stack map holds are
+        read: two lookups per stack, not the whole 16k-entry array."""
         table = self.maps["callers"]
+        header = struct.Struct("<QQII")       # struct tj_window: sp, bp, len, pad, then the bytes
+        window = table.spec.value_size - header.size
         out = {}
-        for k in table:
-            v = table.get(k)
-            if v is not None:
-                out[int.from_bytes(k, "little", signed=True)] = int.from_bytes(v, "little")
+        for k in self.maps["stacks"]:
+            raw = table.get(k)
+            if raw is None:
+                continue
+            sp, bp, n, _ = header.unpack_from(raw)
+            if sp:
+                data = raw[header.size:header.size + min(n, window)]
+                out[int.from_bytes(k, "little", signed=True)] = StackCopy(sp, bp, data)
         return out
 
     def stack(self, stack_id: int) -> list[int]:

@@ -174,8 +174,35 @@ BPF_HASH(exec_names, u32, struct tj_name, 4096);
 #endif
 BPF_ARRAY(live, s64, 1);
 BPF_ARRAY(sites, struct tj_site, TJ_SITES);
-/* stack id -> the word at the user sp when that stack was taken (the wrapper's caller) */
-BPF_HASH(callers, s32, u64, TJ_STACKS);
+/* stack id -> the top of the user stack and rbp when that stack was first taken. Debian's libc
+ * has no frame pointers: from a wrapper that is not a leaf (open64 keeps its return address at
+ * sp+0x78 and a pointer in rbp) the kernel's frame-pointer walk reads garbage. Userspace unwinds
+ * the first frames from this copy with the module's .eh_frame CFI (tracer/unwind.py). 512 bytes
+ * cover the first frame of 99% of libc's syscall sites and usually a few frame-pointer frames
+ * of the caller; 16384 x 528 bytes = 8.3 MiB, preallocated. Indexed by stack id (< TJ_STACKS):
+ * an array lookup, the value filled in place (too big for the BPF stack). */
+#define TJ_WINDOW 512
+struct tj_window {           /* mirrored by loader.Probe.callers() */
+    u64 sp;                  /* user sp (0: not filled) */
+    u64 bp;                  /* user rbp */
+    u32 len;                 /* bytes of stack[] read from sp (the mapping may end sooner) */
+    u32 pad;
+    u8 stack[TJ_WINDOW];
+};
+BPF_ARRAY(callers, struct tj_window, TJ_STACKS);
+
+/* The user rbp, read only when a stack is taken (the copy path reads it from the kernel's frame). */
+#define TJ_REGS_BP 32
+static __always_inline u64 tj_user_bp(struct tj_regs *r, void *kregs)
+{
+#if TJ_RAW_SCHED
+    return r->bp;
+#else
+    u64 bp = 0;
+    bpf_probe_read_kernel(&bp, sizeof(bp), kregs + TJ_REGS_BP);
+    return bp;
+#endif
+}
 BPF_STACK_TRACE(stacks, TJ_STACKS);
 BPF_PERCPU_ARRAY(counters, u64, 6);
 BPF_PERCPU_ARRAY(scratch, struct tj_proc, 1);
@@ -270,10 +297,24 @@ static __always_inline void tj_emit(void *ctx, struct tj_regs *r, void *kregs, u
             if (id >= 0) {
                 e->stack_id = id;
                 tj_count(CNT_STACKS_TAKEN);
-                u64 w = 0;
-                tj_read_user(&w, sizeof(w), (void *)tj_user_sp(r, kregs));
-                s32 key = id;
-                callers.insert(&key, &w);
+                u32 key = id;
+                struct tj_window *w = callers.lookup(&key);
+                if (w && !w->sp) {
+                    /* the first call with this stack keeps its copy (two CPUs taking the same
+                     * new stack at once may mix theirs: the unwinder checks every address) */
+                    u64 sp = tj_user_sp(r, kregs);
+                    w->bp = tj_user_bp(r, kregs);
+                    w->len = 0;
+                    if (tj_read_user(w->stack, TJ_WINDOW, (void *)sp) == 0)
+                        w->len = TJ_WINDOW;
+                    else if (tj_read_user(w->stack, TJ_WINDOW / 2, (void *)sp) == 0)
+                        w->len = TJ_WINDOW / 2;
+                    else if (tj_read_user(w->stack, TJ_WINDOW / 4, (void *)sp) == 0)
+                        w->len = TJ_WINDOW / 4;
+                    else if (tj_read_user(w->stack, TJ_WINDOW / 16, (void *)sp) == 0)
+                        w->len = TJ_WINDOW / 16;
+                    w->sp = sp;
+                }
             } else {
                 tj_count(CNT_STACK_ERRORS);
             }
