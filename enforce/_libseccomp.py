@@ -94,6 +94,7 @@ class FilterPlan:
     flags: list[str] = field(default_factory=list)
     hardening: list[str] = field(default_factory=list)   # one line per hardened default applied
     ignored_arches: list[str] = field(default_factory=list)
+    source: str | None = None                             # the policy file, for messages
 
 
 def action_value(action: str, errno_ret: int | None = None) -> int:
@@ -167,12 +168,20 @@ def _effective(policy: Policy, arches: Iterable[str]) -> list[Rule]:
 
 
 def _uses_notify(policy: Policy) -> str | None:
+    """The JSON path of the first SCMP_ACT_NOTIFY action."""
     if policy.default_action == "SCMP_ACT_NOTIFY":
-        return "defaultAction"
+        return "$.defaultAction"
     for i, rule in enumerate(policy.syscalls):
         if rule.action == "SCMP_ACT_NOTIFY":
-            return f"syscalls[{i}] ({', '.join(rule.names)})"
+            return f"$.syscalls[{i}].action ({', '.join(rule.names)})"
     return None
+
+
+def _named(source: str | None, err: EnforceError) -> EnforceError:
+    """``err`` with the policy file in front, so the exit-125 line says which policy it is."""
+    if source is None or isinstance(err, PolicyError) or str(err).startswith(f"{source}: "):
+        return err
+    return EnforceError(f"{source}: {err}")
 
 
 class PolicyNotEnforceable(EnforceError, PolicyError):
@@ -234,16 +243,26 @@ def libseccomp_version() -> str:
 def plan(policy: Policy, mode: str = "enforce", *, supervised: bool = False) -> FilterPlan:
     """Decide every rule, action and attribute of the filter (pure: libseccomp is not called).
 
-    Raises EnforceError (PolicyNotEnforceable for rules naming syscalls libseccomp does not
-    know) when the filter could not enforce the policy as written.
+    Raises EnforceError, naming the policy file, when the filter could not enforce the policy
+    as written (PolicyNotEnforceable, one line per entry, for rules naming syscalls libseccomp
+    does not know).
     """
+    try:
+        found = _plan(policy, mode, supervised)
+    except EnforceError as err:
+        raise _named(policy.source, err) from err
+    found.source = policy.source
+    return found
+
+
+def _plan(policy: Policy, mode: str, supervised: bool) -> FilterPlan:
     if mode not in MODES:
         raise EnforceError(f"unknown mode {mode!r} (use enforce or complain)")
     where = _uses_notify(policy)
     if where is not None and not supervised:
         raise EnforceError(
-            f"{where} uses SCMP_ACT_NOTIFY, which needs a supervisor listening on the notify fd; "
-            "tinyjail run has none, so nothing was run (fail closed). Use another action."
+            f"{where}: SCMP_ACT_NOTIFY needs a supervisor listening on the notify fd; "
+            "tinyjail run has none, so it cannot enforce this policy (fail closed). Use another action."
         )
     complain = mode == "complain"
 
@@ -297,20 +316,13 @@ def plan(policy: Policy, mode: str = "enforce", *, supervised: bool = False) -> 
     # libseccomp refuses a rule whose action is the default one (EACCES); it changes nothing.
     planned = [r for r in planned if r.value != default_value]
 
-    for flag in policy.flags:
+    for i, flag in enumerate(policy.flags):
         if flag not in _FLAG_ATTRS:
-            raise EnforceError(f"filter flag {flag} is not supported by libseccomp {_libseccomp_version()}")
+            needs = " (it needs 2.6)" if flag == "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV" else ""
+            raise EnforceError(f"$.flags[{i}]: filter flag {flag} is not supported by the installed "
+                               f"libseccomp {libseccomp_version()}{needs}")
     return FilterPlan(mode, default_action, default_value, badarch, arches, planned, list(policy.flags),
                       hardening, ignored)
-
-
-def _libseccomp_version() -> str:
-    try:
-        import importlib.metadata
-
-        return "2.5 (pyseccomp " + importlib.metadata.version("pyseccomp") + ")"
-    except Exception:
-        return "2.5"
 
 
 def _describe(rule: PlannedRule) -> str:
@@ -358,9 +370,12 @@ def build_from_plan(p: FilterPlan) -> pyseccomp.SyscallFilter:
     linear layout is used instead.
     """
     try:
-        return _build(p, optimize=2)
-    except _TooBig:
-        return _build(p, optimize=1)
+        try:
+            return _build(p, optimize=2)
+        except _TooBig:
+            return _build(p, optimize=1)
+    except EnforceError as err:
+        raise _named(p.source, err) from err
 
 
 class _TooBig(EnforceError):

@@ -35,7 +35,8 @@ def policy() -> None:
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing for valid files.")
 def check(files: tuple[str, ...], quiet: bool) -> None:
     """Validate policy FILES and report every problem (exit 2 if any file is invalid), including
-    what `tinyjail run` would refuse to enforce."""
+    what `tinyjail run` would refuse to enforce (a rule libseccomp cannot express, a program over
+    the kernel's 4096 instructions, an unsupported flag, SCMP_ACT_NOTIFY without a supervisor)."""
     from tinyjail import policy as pol
     from tinyjail.errors import PolicyError
 
@@ -64,14 +65,16 @@ def check(files: tuple[str, ...], quiet: bool) -> None:
 
 
 def _enforcement_problems(loaded: Policy) -> list[str]:
-    """What `tinyjail run` would refuse (exit 125) about a valid policy, one line each."""
+    """What `tinyjail run` would refuse (exit 125) about a valid policy, one line each: the
+    same plan, libseccomp build and program-size check as `run` (enforce mode), so a policy
+    that checks ok is one run can load."""
     from tinyjail import enforce
     from tinyjail.errors import EnforceError, PolicyError
 
     try:
-        enforce.plan(loaded)
+        enforce.build_filter(loaded)
     except EnforceError as err:
-        return err.problems if isinstance(err, PolicyError) else [f"{loaded.source}: {err}"]
+        return err.problems if isinstance(err, PolicyError) else [str(err)]
     return []
 
 
