@@ -131,30 +131,16 @@ def join(unwound: Unwound, copy: StackCopy, kernel: list[int]) -> list[tuple[int
 
 # --- .eh_frame ------------------------------------------------------------------------------
 
-DW_EH_PE_udata4, DW_EH_PE_datarel_sdata4, DW_EH_PE_pcrel_sdata4 = 0x03, 0x3B, 0x1B
+DW_EH_PE_udata4, DW_EH_PE_datarel_sdata4 = 0x03, 0x3B
 Table = tuple[int, int, list[int], list[Rule]]
 """One FDE decoded: [lo, hi) and the rule in force from each pc on."""
 
 
-@dataclass(frozen=True)
-class _Cie:
-    code_align: int
-    data_align: int
-    ra_reg: int
-    fde_encoding: int
-    has_aug_data: bool
-    ops: list[tuple[int, list[Any]]]
-
-
 class CfiTable:
     """One ELF file's .eh_frame, looked up by address: FDE starts sorted once (from
-    .eh_frame_hdr when it has the usual encoding, else by parsing every entry), each FDE
-    decoded the first time an address falls in it.
-
-    pyelftools parses the CIEs (a handful per file) and any FDE in an unusual form; the FDEs
-    themselves are read here. Why: pyelftools takes ~160 us to parse and decode one FDE, and
-    a trace of `ls -la /usr` needs ~120 of them — 20-30 ms of a 50 ms budget; read directly they
-    cost ~35 us. tests/tracer/test_unwind.py checks that both agree on every FDE of libc."""
+    .eh_frame_hdr when it has the usual encoding, else by parsing every entry), each FDE parsed
+    and decoded by pyelftools the first time an address falls in it (~160 us each; a trace of
+    `ls -la /usr` needs ~120)."""
 
     def __init__(self, path: str) -> None:
         from elftools.dwarf.callframe import CallFrameInfo
@@ -174,12 +160,12 @@ class CfiTable:
                                   for_eh_frame=True)
         self.starts, self.offsets = self._index_from_hdr(hdr_data, hdr_addr) or self._index_all()
         self._tables: dict[int, Table | None] = {}
-        self._cies: dict[int, _Cie | None] = {}
 
     def _index_from_hdr(self, hdr: bytes, hdr_addr: int) -> tuple[list[int], list[int]] | None:
         """.eh_frame_hdr: version, three pointer encodings, eh_frame_ptr, fde_count, then
         (initial location, FDE address) pairs sorted by location — as datarel sdata4 in
-        practice (GNU ld, gold, lld, mold)."""
+        practice (GNU ld, gold, lld, mold). Parsing all of libc's ~3700 FDEs to sort them
+        instead takes ~0.5 s."""
         import numpy as np
 
         if len(hdr) < 12 or hdr[0] != 1 or hdr[2] != DW_EH_PE_udata4 or hdr[3] != DW_EH_PE_datarel_sdata4:
@@ -216,201 +202,42 @@ class CfiTable:
         return rules[bisect.bisect_right(pcs, vaddr) - 1]
 
     def decode(self, offset: int) -> Table | None:
-        """The FDE at ``offset`` in .eh_frame as a table of rules."""
-        from elftools.common.exceptions import DWARFError
-
-        try:
-            found = self._read_fde(offset) or self._parse_fde(offset)
-        except (DWARFError, ValueError, KeyError, AssertionError, IndexError, struct.error):
-            return None
-        if found is None:
-            return None
-        lo, hi, cie, ops = found
-        rows = _run(cie, ops, lo)
-        if rows is None:
-            return None
-        return lo, hi, list(rows), list(rows.values())
-
-    def _read_fde(self, offset: int) -> tuple[int, int, _Cie, list[tuple[int, list[Any]]]] | None:
-        """An FDE in the form compilers emit (32-bit length, pc-relative sdata4 addresses)."""
-        length, cie_ptr = struct.unpack_from("<II", self.data, offset)
-        if length in (0, 0xFFFFFFFF) or cie_ptr == 0:
-            return None
-        cie = self._cie(offset + 4 - cie_ptr)
-        if cie is None or cie.fde_encoding != DW_EH_PE_pcrel_sdata4:
-            return None
-        rel, size = struct.unpack_from("<iI", self.data, offset + 8)
-        lo = self.address + offset + 8 + rel
-        pos = offset + 16
-        if cie.has_aug_data:
-            n, pos = _uleb(self.data, pos)
-            pos += n
-        ops = _ops(self.data, pos, offset + 4 + length)
-        return None if ops is None else (lo, lo + size, cie, ops)
-
-    def _parse_fde(self, offset: int) -> tuple[int, int, _Cie, list[tuple[int, list[Any]]]] | None:
-        """Any other FDE, parsed by pyelftools (one entry at its offset, not the whole section)."""
+        """The FDE at ``offset`` in .eh_frame as a table of rules (None: not an FDE, or one
+        pyelftools cannot decode — one of libc's 3713 with pyelftools 0.33)."""
         from elftools.dwarf.callframe import FDE
 
-        entry = self._cfi._parse_entry_at(offset)
-        if not isinstance(entry, FDE) or entry.cie is None:
-            return None
-        cie = self._cie(entry.cie.offset)
-        if cie is None:
+        try:
+            entry = self._cfi._parse_entry_at(offset)     # one entry, not the whole section
+            if not isinstance(entry, FDE):
+                return None
+            rows = entry.get_decoded().table
+        except Exception:   # pyelftools raises assorted errors on entries it cannot read
             return None
         lo = entry["initial_location"]
-        ops = [(int(x.opcode), list(x.args)) for x in entry.instructions]
-        return lo, lo + entry["address_range"], cie, ops
-
-    def _cie(self, offset: int) -> _Cie | None:
-        from elftools.dwarf.callframe import CIE
-
-        if offset not in self._cies:
-            entry = self._cfi._parse_entry_at(offset)
-            self._cies[offset] = None if not isinstance(entry, CIE) else _Cie(
-                entry["code_alignment_factor"], entry["data_alignment_factor"],
-                entry["return_address_register"], int(entry.augmentation_dict.get("FDE_encoding", 0)),
-                entry["augmentation"].startswith(b"z"),
-                [(int(x.opcode), list(x.args)) for x in entry.instructions])
-        return self._cies[offset]
+        return lo, lo + entry["address_range"], [r["pc"] for r in rows], [rule_of(r) for r in rows]
 
 
-def _uleb(data: bytes, pos: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        b = data[pos]
-        pos += 1
-        value |= (b & 0x7F) << shift
-        shift += 7
-        if b < 0x80:
-            return value, pos
-
-
-def _sleb(data: bytes, pos: int) -> tuple[int, int]:
-    value, end = _uleb(data, pos)
-    bits = 7 * (end - pos)
-    return (value - (1 << bits) if value >> (bits - 1) & 1 else value), end
-
-
-# DW_CFA_* opcodes, with how their operands are encoded after the opcode byte
-ADVANCE_LOC, OFFSET, RESTORE = 0x40, 0x80, 0xC0
-NOP, SET_LOC, ADVANCE_LOC1, ADVANCE_LOC2, ADVANCE_LOC4 = 0x00, 0x01, 0x02, 0x03, 0x04
-OFFSET_EXTENDED, RESTORE_EXTENDED, UNDEFINED, SAME_VALUE, REGISTER = 0x05, 0x06, 0x07, 0x08, 0x09
-REMEMBER_STATE, RESTORE_STATE, DEF_CFA, DEF_CFA_REGISTER, DEF_CFA_OFFSET = 0x0A, 0x0B, 0x0C, 0x0D, 0x0E
-DEF_CFA_EXPRESSION, EXPRESSION, OFFSET_EXTENDED_SF, DEF_CFA_SF = 0x0F, 0x10, 0x11, 0x12
-DEF_CFA_OFFSET_SF, VAL_OFFSET, VAL_OFFSET_SF, VAL_EXPRESSION, GNU_ARGS_SIZE = 0x13, 0x14, 0x15, 0x16, 0x2E
-_OPERANDS = {
-    NOP: "", REMEMBER_STATE: "", RESTORE_STATE: "",
-    ADVANCE_LOC1: "1", ADVANCE_LOC2: "2", ADVANCE_LOC4: "4",
-    RESTORE_EXTENDED: "u", UNDEFINED: "u", SAME_VALUE: "u", DEF_CFA_REGISTER: "u", DEF_CFA_OFFSET: "u",
-    GNU_ARGS_SIZE: "u", DEF_CFA_OFFSET_SF: "s",
-    OFFSET_EXTENDED: "uu", REGISTER: "uu", DEF_CFA: "uu", VAL_OFFSET: "uu",
-    OFFSET_EXTENDED_SF: "us", DEF_CFA_SF: "us", VAL_OFFSET_SF: "us",
-    DEF_CFA_EXPRESSION: "b", EXPRESSION: "ub", VAL_EXPRESSION: "ub",
-}
-
-
-def _ops(data: bytes, pos: int, end: int) -> list[tuple[int, list[Any]]] | None:
-    """CFA instructions as (opcode, operands), operands as pyelftools gives them; None at an
-    opcode not listed (pyelftools then parses the entry)."""
-    out: list[tuple[int, list[Any]]] = []
-    while pos < end:
-        op = data[pos]
-        pos += 1
-        high = op & 0xC0
-        if high in (ADVANCE_LOC, RESTORE):
-            out.append((high, [op & 0x3F]))
-            continue
-        if high == OFFSET:
-            off, pos = _uleb(data, pos)
-            out.append((OFFSET, [op & 0x3F, off]))
-            continue
-        kinds = _OPERANDS.get(op)
-        if kinds is None:
-            return None
-        args: list[Any] = []
-        for kind in kinds:
-            value: Any
-            if kind == "u":
-                value, pos = _uleb(data, pos)
-            elif kind == "s":
-                value, pos = _sleb(data, pos)
-            elif kind == "b":
-                n, pos = _uleb(data, pos)
-                value, pos = data[pos:pos + n], pos + n
-            else:
-                n = int(kind)
-                value, pos = int.from_bytes(data[pos:pos + n], "little"), pos + n
-            args.append(value)
-        out.append((op, args))
-    return out
-
-
-def _run(cie: _Cie, ops: list[tuple[int, list[Any]]], lo: int) -> dict[int, Rule] | None:
-    """Execute the CIE's then the FDE's instructions (DWARF 5, 6.4.2): pc -> the rule from that
-    pc on. Only the CFA, the return address and rbp are followed; None: an instruction that
-    moves the location in a way not followed here (DW_CFA_set_loc)."""
-    cfa: tuple[int, int] | None = (RSP, 8)
-    regs: dict[int, tuple[str, int]] = {}
-    initial: dict[int, tuple[str, int]] = {}
-    stack: list[tuple[tuple[int, int] | None, dict[int, tuple[str, int]]]] = []
-    rows: dict[int, Rule] = {}
-    pc = lo
-    da = cie.data_align
-    for phase in (cie.ops, ops):
-        for op, a in phase:
-            if op in (ADVANCE_LOC, ADVANCE_LOC1, ADVANCE_LOC2, ADVANCE_LOC4):
-                rows[pc] = _as_rule(cfa, regs, cie.ra_reg)
-                pc += a[0] * cie.code_align
-            elif op == SET_LOC:
-                return None
-            elif op == DEF_CFA:
-                cfa = (a[0], a[1])
-            elif op == DEF_CFA_SF:
-                cfa = (a[0], a[1] * da)
-            elif op == DEF_CFA_REGISTER:
-                cfa = (a[0], cfa[1]) if cfa else None
-            elif op == DEF_CFA_OFFSET:
-                cfa = (cfa[0], a[0]) if cfa else None
-            elif op == DEF_CFA_OFFSET_SF:
-                cfa = (cfa[0], a[0] * da) if cfa else None
-            elif op == DEF_CFA_EXPRESSION:
-                cfa = None
-            elif op in (OFFSET, OFFSET_EXTENDED, OFFSET_EXTENDED_SF):
-                regs[a[0]] = ("offset", a[1] * da)
-            elif op in (RESTORE, RESTORE_EXTENDED):
-                if a[0] in initial:
-                    regs[a[0]] = initial[a[0]]
-                else:
-                    regs.pop(a[0], None)
-            elif op == UNDEFINED:
-                regs[a[0]] = ("undefined", 0)
-            elif op == SAME_VALUE:
-                regs[a[0]] = ("same", 0)
-            elif op in (REGISTER, EXPRESSION, VAL_EXPRESSION, VAL_OFFSET, VAL_OFFSET_SF):
-                regs[a[0]] = ("other", 0)
-            elif op == REMEMBER_STATE:
-                stack.append((cfa, dict(regs)))
-            elif op == RESTORE_STATE and stack:
-                cfa, regs = stack.pop()
-        if phase is cie.ops:
-            initial = dict(regs)
-    rows[pc] = _as_rule(cfa, regs, cie.ra_reg)
-    return rows
-
-
-def _as_rule(cfa: tuple[int, int] | None, regs: dict[int, tuple[str, int]], ra_reg: int) -> Rule:
-    if cfa is None or cfa[0] not in (RSP, RBP):
+def rule_of(row: dict[Any, Any]) -> Rule:
+    """A row of pyelftools' decoded CFI table in the unwinder's terms: only the CFA, the return
+    address and rbp are followed."""
+    cfa = row["cfa"]
+    if cfa.expr is not None or cfa.reg not in (RSP, RBP):
         return UNSUPPORTED
-    kind, off = regs.get(ra_reg, ("offset", -8))
-    if kind == "undefined":
-        ra = None       # _start, a thread's first frame: nothing called it
-    elif kind == "offset":
-        ra = off
-    else:
-        return UNSUPPORTED
-    kind, off = regs.get(RBP, ("same", 0))
-    return Rule(cfa[0], cfa[1], ra, off if kind == "offset" else None, kind not in ("offset", "same"))
+    ra: int | None = -8
+    if RA in row:
+        if row[RA].type == "OFFSET":
+            ra = row[RA].arg
+        elif row[RA].type == "UNDEFINED":
+            ra = None       # _start, a thread's first frame: nothing called it
+        else:
+            return UNSUPPORTED
+    bp, lost = None, False
+    if RBP in row:
+        if row[RBP].type == "OFFSET":
+            bp = row[RBP].arg
+        elif row[RBP].type != "SAME_VALUE":
+            lost = True
+    return Rule(cfa.reg, cfa.offset, ra, bp, lost)
 
 
 def _from_segments(f: Any, elf: Any) -> tuple[int, bytes, bytes, int] | None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import bisect
 import shutil
 import struct
 import subprocess
@@ -11,7 +10,7 @@ from typing import Any
 
 import pytest
 from tinyjail.tracer.symbolize import AddressSpaces, elf_info, image_mappings, symbolize_stack
-from tinyjail.tracer.unwind import RA, RBP, RSP, UNSUPPORTED, Rule, StackCopy, Unwound, cfi_table, join
+from tinyjail.tracer.unwind import RBP, RSP, Rule, StackCopy, Unwound, cfi_table, join
 
 DATA = Path(__file__).parent / "data"
 LIBC = next((p for p in ("/lib/x86_64-linux-gnu/libc.so.6", "/usr/lib/x86_64-linux-gnu/libc.so.6")
@@ -32,64 +31,32 @@ def nested(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def _pyelftools_rule(row: dict[Any, Any]) -> Rule:
-    """A row of pyelftools' own decoded CFI table, in the unwinder's terms."""
-    cfa = row["cfa"]
-    if cfa.expr is not None or cfa.reg not in (RSP, RBP):
-        return UNSUPPORTED
-    ra: int | None = -8
-    if RA in row:
-        if row[RA].type == "OFFSET":
-            ra = row[RA].arg
-        elif row[RA].type == "UNDEFINED":
-            ra = None
-        else:
-            return UNSUPPORTED
-    bp, lost = None, False
-    if RBP in row:
-        if row[RBP].type == "OFFSET":
-            bp = row[RBP].arg
-        elif row[RBP].type != "SAME_VALUE":
-            lost = True
-    return Rule(cfa.reg, cfa.offset, ra, bp, lost)
-
-
 @needs_glibc
 @pytest.mark.parametrize("which", ["libc", "ld.so"])
-def test_fde_reader_agrees_with_pyelftools_everywhere(which: str) -> None:
-    """Every FDE of libc / ld.so read by CfiTable gives, at every row, the rule pyelftools
-    decodes; the ones pyelftools 0.33 cannot decode (DW_CFA_GNU_args_size) are still read."""
-    from elftools.dwarf.callframe import FDE
+def test_every_function_entry_has_the_abi_rule(which: str) -> None:
+    """Every FDE of libc / ld.so is found through .eh_frame_hdr and decoded by pyelftools; at the
+    first instruction of each exported function the x86_64 ABI holds: CFA = rsp + 8, return
+    address at CFA - 8, rbp untouched. (FDEs of .cold parts and PLT stubs start elsewhere.)"""
     from elftools.elf.elffile import ELFFile
 
     path = LIBC if which == "libc" else LDSO
     assert path is not None
     table = cfi_table(path)
-    assert table is not None
+    assert table is not None and len(table.starts) > 20
     with open(path, "rb") as f:
-        fdes = [e for e in ELFFile(f).get_dwarf_info().EH_CFI_entries() if isinstance(e, FDE)]
-        assert len(table.starts) == len(fdes)
-        compared = beyond_pyelftools = 0
-        for fde in fdes:
-            mine = table.decode(fde.offset)
-            assert mine is not None
-            lo, hi, pcs, rules = mine
-            assert (lo, hi) == (fde["initial_location"], fde["initial_location"] + fde["address_range"])
-            try:
-                rows = fde.get_decoded().table
-            except Exception:   # pyelftools' own limits
-                beyond_pyelftools += 1
-                assert rules[-1] != UNSUPPORTED
-                continue
-            theirs = [r["pc"] for r in rows]
-            for pc in sorted(set(pcs) | set(theirs)):
-                if lo <= pc < hi:
-                    expected = _pyelftools_rule(rows[bisect.bisect_right(theirs, pc) - 1])
-                    assert rules[bisect.bisect_right(pcs, pc) - 1] == expected, (hex(pc), path)
-            compared += 1
-    assert compared > 0.99 * len(fdes)
-    if which == "libc":
-        assert beyond_pyelftools >= 1
+        funcs = {sym["st_value"] for sym in ELFFile(f).get_section_by_name(".dynsym").iter_symbols()
+                 if sym["st_info"]["type"] == "STT_FUNC" and sym["st_value"]}
+    decoded = entries = 0
+    for start in table.starts:
+        rule = table.rule(start)
+        if rule is None:          # one of libc's FDEs is beyond pyelftools 0.33
+            continue
+        decoded += 1
+        if start in funcs:
+            entries += 1
+            assert rule == Rule(RSP, 8, -8, None, False), (hex(start), path)
+    assert decoded >= len(table.starts) - 2
+    assert entries > (500 if which == "libc" else 10)
 
 
 def _syscall_sites(path: str, symbol: str) -> list[int]:
