@@ -295,6 +295,19 @@ def _verdicts(policy: Policy, events: pd.DataFrame, name: str, checked: frozense
     return worst, refused
 
 
+def _action_without_calls(policy: Policy, rules: list[Any], name: str) -> str:
+    """What ``policy`` does with ``name`` when no call shows which arguments it takes: with
+    argument rules, their actions and the action for any other arguments (not the verdict for
+    all-zero arguments, which just satisfies or misses some rule)."""
+    from tinyjail.tracer.explain import otherwise_action
+
+    conditional = sorted({r.action for r in rules if r.name == name and r.args})
+    otherwise, _ = otherwise_action(policy, name)
+    if not conditional:
+        return otherwise
+    return f"{'/'.join(conditional)} for some arguments, else {otherwise}"
+
+
 def seen_vs_missed(
     events: pd.DataFrame, policy: Policy, static: frozenset[str] | None = None
 ) -> pd.DataFrame:
@@ -327,7 +340,7 @@ def seen_vs_missed(
             else:
                 status = STATUS_ALLOWED
         else:
-            action, _ = policy_mod.evaluate(policy, name)
+            action = _action_without_calls(policy, rules, name)
             refused = 0
             if name in static_names and name not in allowed:
                 status = STATUS_STATIC

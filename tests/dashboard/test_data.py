@@ -102,6 +102,17 @@ def test_seen_vs_missed_statuses(synth: Trace, strict_policy: policy.Policy) -> 
     assert order == sorted(order)
 
 
+def test_never_seen_syscall_with_argument_rules_shows_both_actions() -> None:
+    """ls never calls clone; tar's profile allows clone only without CLONE_NEW* flags. The row
+    must not show the verdict for all-zero arguments (which happen to pass the rule)."""
+    ls = sample_trace("ls")
+    tar = policy.load(next(p for p in SAMPLE_DIRS if p.name == "tar").with_suffix(".json"))
+    df = data.seen_vs_missed(ls.events, tar).set_index("name")
+    assert df.loc["clone", "calls"] == 0
+    assert df.loc["clone", "action"] == "SCMP_ACT_ALLOW for some arguments, else SCMP_ACT_ERRNO"
+    assert df.loc["wait4", "action"] == "SCMP_ACT_ALLOW"        # a plain rule: one action
+
+
 def test_seen_vs_missed_without_static_has_no_static_rows(synth: Trace, strict_policy: policy.Policy) -> None:
     df = data.seen_vs_missed(synth.events, strict_policy, None)
     assert data.STATUS_STATIC not in set(df["status"])
