@@ -10,7 +10,7 @@ Light on purpose: `tinyjail run` imports this, so nothing here pulls in pandas, 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from tinyjail.policy import Policy, notes
 
@@ -34,12 +34,17 @@ from .runner import Denial, RunResult, apply_in_child, preexec_fn
 
 
 def run(policy: Policy, argv: Sequence[str], mode: str = "enforce", *, env: dict[str, str] | None = None,
-        need_audit: bool | None = None) -> RunResult:
-    """`runner.run` (fork, load the filter, exec, wait), with the policy's notes (unknown
-    top-level keys kept as written, syscalls the installed libseccomp skips) first in
-    ``messages``, so `tinyjail run` shows them as ``tinyjail: note: ...`` lines."""
+        need_audit: bool | None = None, on_note: Callable[[str], None] | None = None) -> RunResult:
+    """`runner.run` (fork, load the filter, exec, wait) with the policy's notes (unknown
+    top-level keys kept as written, syscalls the installed libseccomp skips): given to
+    ``on_note`` before CMD starts (`tinyjail run` prints them then), else first in ``messages``."""
+    found = [f"note: {line}" for line in notes(policy)]
+    if on_note is not None:
+        for line in found:
+            on_note(line)
+        found = []
     result = runner.run(policy, argv, mode, env=env, need_audit=need_audit)
-    result.messages[:0] = [f"note: {line}" for line in notes(policy)]
+    result.messages[:0] = found
     return result
 
 

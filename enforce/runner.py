@@ -179,7 +179,8 @@ def run(
         if failure.startswith(b"L"):
             eno = int(failure[1:] or 0)
             why = os.strerror(eno) if eno else "internal error in the child"
-            raise EnforceError(f"the kernel refused to load the filter ({why}); {argv[0]} was not run")
+            src = policy.source or "<policy>"
+            raise EnforceError(f"{src}: the kernel refused to load the filter ({why}); {argv[0]} was not run")
         if reader is not None:
             sigsys = os.WIFSIGNALED(wait_status) and os.WTERMSIG(wait_status) == signal.SIGSYS
             if sigsys:

@@ -156,18 +156,19 @@ def test_filter_the_kernel_refuses_to_load_fails_closed(policy_file, tinyjail_cm
         }
     )
     marker = tmp_path / "ran"
+    inner = policy_file(ALLOW_ALL)
     proc = jail(
         outer,
         *tinyjail_cmd,
         "run",
         "--policy",
-        str(policy_file(ALLOW_ALL)),
+        str(inner),
         "--",
         "/usr/bin/touch",
         str(marker),
     )
     assert proc.returncode == 125, proc.stderr
-    assert "refused to load the filter" in proc.stderr and "not run" in proc.stderr
+    assert f"{inner}: the kernel refused to load the filter" in proc.stderr and "not run" in proc.stderr
     assert not marker.exists()
 
 

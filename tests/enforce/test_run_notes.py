@@ -39,3 +39,11 @@ def test_foreign_top_level_key_is_a_note_on_stderr(policy_file, jail) -> None:
     assert proc.stderr.splitlines() == [
         f"tinyjail: note: {path}: $.x-owner: unknown key kept as written (tinyjail and runc ignore it)"
     ]
+
+
+def test_notes_come_before_the_command_runs(policy_file, jail) -> None:
+    path = policy_file({"defaultAction": "SCMP_ACT_ALLOW", "x-owner": "team-a"})
+    proc = jail(path, "/bin/sh", "-c", "echo from-cmd >&2")
+    assert proc.returncode == 0
+    lines = proc.stderr.splitlines()
+    assert lines[0].startswith(f"tinyjail: note: {path}: $.x-owner") and lines[1] == "from-cmd"

@@ -38,7 +38,8 @@ def run(policy_path: str, mode: str, report_path: str | None, force: bool, comma
             raise click.UsageError("--report needs --mode complain")
         check_writable(report_path, force)     # before CMD runs: a bad path must not cost its result
     policy = load(policy_path)
-    result = enforce.run(policy, list(command), mode)
+    result = enforce.run(policy, list(command), mode,
+                         on_note=lambda line: click.echo(f"tinyjail: {line}", err=True))
     for line in result.messages:
         click.echo(f"tinyjail: {line}", err=True)
     if result.report is not None:
