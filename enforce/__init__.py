@@ -17,6 +17,7 @@ from tinyjail.policy import Policy, notes
 from . import runner
 from ._libseccomp import (
     BPF_MAXINSNS,
+    IO_URING,
     MODES,
     FilterPlan,
     PlannedRule,
@@ -50,6 +51,7 @@ def run(policy: Policy, argv: Sequence[str], mode: str = "enforce", *, env: dict
 
 __all__ = [
     "BPF_MAXINSNS",
+    "IO_URING",
     "MODES",
     "CommandNotFound",
     "ComplainReport",

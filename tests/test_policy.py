@@ -1045,6 +1045,30 @@ def test_cli_show_marks_groups_danger_and_symbols(run_cli, tmp_path: Path) -> No
     assert "a0 == AF_UNIX" in res.stdout
 
 
+def test_cli_show_counts_only_what_can_pass(run_cli, tmp_path: Path) -> None:
+    """A dangerous member named explicitly with a denying action no longer counts as passing
+    through its group; io_uring through a group is flagged as refused by tinyjail run only."""
+    p = tmp_path / "p.json"
+    base = {"defaultAction": "SCMP_ACT_KILL_PROCESS",
+            "syscalls": [{"names": ["@system-service"], "action": "SCMP_ACT_ALLOW"}]}
+    p.write_text(json.dumps(base))
+    env = {"COLUMNS": "400", "PATH": "/usr/bin:/bin"}
+    before = run_cli("policy", "show", str(p), env=env).stdout
+    base["syscalls"].append({"names": ["keyctl", "setuid"], "action": "SCMP_ACT_ERRNO"})
+    p.write_text(json.dumps(base))
+    after = run_cli("policy", "show", str(p), env=env).stdout
+
+    def count(out: str) -> int:
+        return int(out.split("@system-service (!", 1)[1].split(")", 1)[0])
+
+    passing = before.split("dangerous syscalls that can pass:", 1)[1]
+    assert "  keyctl:" in passing and "  setuid:" in passing
+    assert count(after) == count(before) - 2
+    tail = after.split("dangerous syscalls that can pass:", 1)[1]
+    assert "  keyctl:" not in tail and "  setuid:" not in tail
+    assert "io_uring_setup" in tail and "tinyjail run refuses it unless a rule names it" in tail
+
+
 def test_cli_merge_refuses_to_overwrite(run_cli, tmp_path: Path) -> None:
     a, b, out = tmp_path / "a.json", tmp_path / "b.json", tmp_path / "out.json"
     a.write_text(

@@ -110,7 +110,10 @@ def show(file: str, effective: bool, caps: tuple[str, ...]) -> None:
     table.add_column("syscalls (! = dangerous)", ratio=3)
     table.add_column("when", ratio=1, overflow="fold")
     rows = _effective_rows(loaded, caps) if effective else _written_rows(loaded)
-    dangerous: set[str] = set()
+    # what can pass is decided by the compiled rules (a name written explicitly takes its
+    # group's members out of the group's rule), not by the rows as written
+    passing = {r.name for r in pol.effective_rules(loaded, caps=caps) if r.action in pol.PERMIT_ACTIONS}
+    dangerous = {n for n in passing if risk.is_dangerous(n)}
     for n, (action, errno_ret, names, args, when) in enumerate(rows):
         from rich.text import Text
 
@@ -121,9 +124,15 @@ def show(file: str, effective: bool, caps: tuple[str, ...]) -> None:
                       "; ".join(x for x in (cond, when) if x))
     console.print(table)
     if dangerous:
+        from tinyjail.enforce import IO_URING
+
         console.print("[bold red]dangerous syscalls that can pass:[/]")
         for name in sorted(dangerous):
-            console.print(f"  [red]{name}[/]: {risk.why(name)}")
+            extra = ""
+            if name in IO_URING and not _named_literally(loaded, name):
+                extra = (" [dim](tinyjail run refuses it unless a rule names it; "
+                         "runc, podman and Docker let it pass)[/]")
+            console.print(f"  [red]{name}[/]: {risk.why(name)}{extra}")
 
 
 def _written_rows(loaded: Policy) -> list[_Row]:
@@ -193,7 +202,13 @@ def _arg_text(names: list[str], arg: Arg) -> str:
     return replace(arg, symbolic=sym, symbolic_two=two).text()
 
 
+def _named_literally(loaded: Policy, name: str) -> bool:
+    return any(name in rule.names for rule in loaded.syscalls)
+
+
 def _names_text(names: list[str], permits: bool, dangerous: set[str]) -> Text:
+    """Names of one row, a group with the count of its dangerous members that can pass
+    (``dangerous``: those the compiled policy lets through)."""
     from rich.text import Text
 
     from tinyjail import groups, risk
@@ -203,14 +218,11 @@ def _names_text(names: list[str], permits: bool, dangerous: set[str]) -> Text:
         if i:
             out.append(", ")
         if name.startswith("@"):
-            bad = sorted(n for n in groups.expand(name) if risk.is_dangerous(n))
+            bad = sorted(n for n in groups.expand(name) if n in dangerous)
             out.append(name, style="bold")
             if bad and permits:
-                dangerous.update(bad)
                 out.append(f" (!{len(bad)})", style="red")
         elif risk.is_dangerous(name):
-            if permits:
-                dangerous.add(name)
             out.append(f"{name}!", style="red")
         else:
             out.append(name)
