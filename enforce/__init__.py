@@ -38,15 +38,20 @@ def run(policy: Policy, argv: Sequence[str], mode: str = "enforce", *, env: dict
         need_audit: bool | None = None, on_note: Callable[[str], None] | None = None) -> RunResult:
     """`runner.run` (fork, load the filter, exec, wait) with the policy's notes (unknown
     top-level keys kept as written, syscalls the installed libseccomp skips): given to
-    ``on_note`` before CMD starts (`tinyjail run` prints them then), else first in ``messages``."""
+    ``on_note`` once the filter is built, before CMD starts (`tinyjail run` prints them then),
+    else first in ``messages``."""
     found = [f"note: {line}" for line in notes(policy)]
-    if on_note is not None:
+    if on_note is None:
+        result = runner.run(policy, argv, mode, env=env, need_audit=need_audit)
+        result.messages[:0] = found
+        return result
+    say = on_note
+
+    def before_start() -> None:     # only once the filter is built: a refused policy says why, not notes
         for line in found:
-            on_note(line)
-        found = []
-    result = runner.run(policy, argv, mode, env=env, need_audit=need_audit)
-    result.messages[:0] = found
-    return result
+            say(line)
+
+    return runner.run(policy, argv, mode, env=env, need_audit=need_audit, before_start=before_start)
 
 
 __all__ = [

@@ -129,6 +129,7 @@ def run(
     *,
     env: dict[str, str] | None = None,
     need_audit: bool | None = None,
+    before_start: Callable[[], None] | None = None,
 ) -> RunResult:
     """Run ``argv`` under ``policy`` and wait for it; see the module docstring.
 
@@ -139,6 +140,8 @@ def run(
     filt = _libseccomp.build_filter(policy, mode)           # fail closed before anything runs
     path = resolve_command(argv)
     execve = Execve(path, argv, env)
+    if before_start is not None:
+        before_start()      # the filter is built and CMD found: what is said now precedes CMD
     if need_audit is None:
         need_audit = mode == "complain"
 
