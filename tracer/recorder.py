@@ -523,6 +523,7 @@ def _record(
         Probe,
         ProbeOptions,
         check_environment,
+        sched_offsets,
     )
 
     t_begin = time.monotonic()
@@ -545,8 +546,11 @@ def _record(
             raise UsageError(f"ring size must be a power of two pages, not {ring_pages}")
         opts = dataclasses.replace(opts, event_pages=ring_pages)
     created = not out.exists()
+    # The kernel's BTF (/sys/kernel/btf/vmlinux, ~5 MB) comes 4 KiB per read(): read before the
+    # import thread holds the GIL, or each of those ~1,300 reads waits for it (6 ms -> 0.2 s).
+    sched_offsets()
     warm = threading.Thread(target=_warm_imports, name="tinyjail-trace-imports", daemon=True)
-    warm.start()          # overlaps bcc's compile, which runs without the GIL
+    warm.start()          # overlaps map creation and verification, or bcc's compile: no GIL held
     probe = Probe(opts)
     reader: Any = None
     messages: list[str] = []
