@@ -96,8 +96,17 @@ def test_leaf_wrapper_still_resolves(nested: Path, tmp_path: Path, monkeypatch: 
     assert sites[0][1].endswith(f"nested.c:{_line('MAIN_GETPPID')}")
 
 
-def test_traces_without_the_via_column_still_load() -> None:
-    """sample_traces/ were written before stacks.via existed."""
-    trace = load(SAMPLES / "curl")
+def test_traces_without_the_via_column_still_load(tmp_path: Path) -> None:
+    """A trace written before stacks.via existed loads, with the column empty."""
+    import shutil
+
+    import pyarrow.parquet as pq
+
+    old = tmp_path / "old"
+    shutil.copytree(SAMPLES / "curl", old)
+    table = pq.read_table(old / "stacks.parquet")
+    pq.write_table(table.drop_columns(["via"]), old / "stacks.parquet")
+    trace = load(old)
     assert "via" in trace.stacks.columns and len(trace.stacks)
     assert trace.stacks["via"].isna().all()
+    assert trace.stacks.drop(columns="via").equals(load(SAMPLES / "curl").stacks.drop(columns="via"))
