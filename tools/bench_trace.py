@@ -7,7 +7,8 @@ compared with the plain run of the same invocation. Runs are interleaved and rep
 medians are reported because other work shares this machine.
 
     floor      a no-op RAW_TRACEPOINT_PROBE on sys_exit: what merely enabling the hook the
-               default recording uses costs (Python + bcc compile included, like the tracer)
+               default recording uses costs (Python + a bcc compile of the no-op included;
+               the tracer loads its compiled program from a cache after its first run)
     floor2     the same on sys_enter and sys_exit: the floor of `trace --durations`
     trace      tinyjail trace --no-stacks -o T -- dd ...   (every event written to Parquet)
     trace+st   tinyjail trace -o T -- dd ...                (stacks on, the default)
@@ -224,7 +225,7 @@ def main() -> int:
         phases = {p: statistics.median(float(x["timing_s"][p]) for x in metas[key])  # type: ignore[index]
                   for p in ("startup", "command", "finish")}
         rest = med[key] - sum(phases.values())
-        print(f"phases ({label}): compile+attach {phases['startup']:.2f} s, CMD {phases['command']:.2f} s, "
+        print(f"phases ({label}): start-up {phases['startup']:.2f} s, CMD {phases['command']:.2f} s, "
               f"finish {phases['finish']:.2f} s, Python start-up + exit {rest:.2f} s")
     return 0
 
