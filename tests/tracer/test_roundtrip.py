@@ -24,6 +24,13 @@ PYTHON_SCRIPT = (
     "out = []\n"
     "t = threading.Thread(target=lambda: out.append(hashlib.sha256(b'tinyjail').hexdigest()))\n"
     "t.start(); t.join()\n"
+    # join() returns before the OS thread has run its last calls (glibc frees its stack with
+    # madvise, then exit); if exit_group came first they would not happen at all in one run and
+    # happen in the other. Wait for the thread to be gone, always sleeping once, so both runs
+    # make the same calls.
+    "import os, time\n"
+    "time.sleep(0.001)\n"
+    "while len(os.listdir('/proc/self/task')) > 1: time.sleep(0.001)\n"
     "print(json.dumps({'sum': db.execute('select sum(x) from t').fetchone()[0], 'sha': out[0]}))\n"
 )
 
