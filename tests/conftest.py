@@ -87,6 +87,25 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 
 @pytest.fixture(scope="session")
+def build_c(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
+    """``build_c(source, *gcc_flags) -> binary``: a C test helper compiled once per session. gcc
+    is installed by `make setup`, so its absence fails the test rather than skipping it."""
+    built: dict[tuple[Path, tuple[str, ...]], Path] = {}
+
+    def build(source: Path, *flags: str) -> Path:
+        key = (source, flags)
+        if key not in built:
+            if shutil.which("gcc") is None:
+                pytest.fail("gcc is not installed; run 'make setup'", pytrace=False)
+            exe = tmp_path_factory.mktemp(source.stem) / source.stem
+            subprocess.run(["gcc", *flags, "-o", str(exe), str(source)], check=True)
+            built[key] = exe
+        return built[key]
+
+    return build
+
+
+@pytest.fixture(scope="session")
 def tinyjail_cmd() -> list[str]:
     """The CLI as a subprocess command (the installed console script's module)."""
     return [sys.executable, "-m", "tinyjail"]

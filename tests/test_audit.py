@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -125,15 +126,11 @@ int main(void) {
 """
 
 
-def test_foreign_abi_records_are_decoded(tmp_path: Path) -> None:
+def test_foreign_abi_records_are_decoded(tmp_path: Path, build_c: Callable[..., Path]) -> None:
     """int 0x80 and x32 calls reach the filter's bad-arch action; LOG makes them visible."""
-    gcc = shutil.which("gcc")
-    if gcc is None:
-        pytest.fail("gcc is needed to build the foreign-ABI helper (run 'make setup')")
     src = tmp_path / "abi.c"
     src.write_text(FOREIGN_ABI)
-    exe = tmp_path / "abi"
-    subprocess.run([gcc, "-O0", "-o", str(exe), str(src)], check=True)
+    exe = build_c(src, "-O0")
     with SeccompAuditReader() as reader:
         child = _python_child(f"""
             f = pyseccomp.SyscallFilter(pyseccomp.ALLOW)

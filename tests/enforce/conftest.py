@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -16,17 +15,9 @@ HELPERS = Path(__file__).parent / "helpers"
 
 
 @pytest.fixture(scope="session")
-def helpers(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+def helpers(build_c: Callable[..., Path]) -> dict[str, str]:
     """Each tests/enforce/helpers/NAME.c compiled with gcc; NAME -> path of the binary."""
-    if shutil.which("gcc") is None:
-        pytest.skip("gcc is not installed; run 'make setup'")
-    out = tmp_path_factory.mktemp("helpers")
-    built = {}
-    for src in sorted(HELPERS.glob("*.c")):
-        exe = out / src.stem
-        subprocess.run(["gcc", "-O2", "-Wall", "-pthread", "-o", str(exe), str(src)], check=True)
-        built[src.stem] = str(exe)
-    return built
+    return {src.stem: str(build_c(src, "-O2", "-Wall", "-pthread")) for src in sorted(HELPERS.glob("*.c"))}
 
 
 @pytest.fixture

@@ -6,7 +6,9 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -316,19 +318,11 @@ def test_btf_offsets_of_the_running_kernel() -> None:
 @pytest.mark.bpf
 @pytest.mark.parametrize("raw_sched", [True, False], ids=["raw-sched", "perf-sched"])
 def test_fork_exec_exit_rows_with_either_sched_hook(raw_sched: bool, tmp_path: Path,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+                                                    record_with_sched_hooks: Callable[..., Any]) -> None:
     """Both ways of hooking fork/exec/exit (raw tracepoints at BTF offsets, or perf tracepoints
     when the kernel has no BTF) follow a child and name what it exec'd."""
-    from tinyjail.tracer import record
-    from tinyjail.tracer.syscalls import loader
-
-    if os.geteuid() != 0:
-        pytest.skip("needs root")
-    if not raw_sched:
-        monkeypatch.setattr(loader, "sched_offsets", lambda: None)
-    elif loader.sched_offsets() is None:
-        pytest.skip("no kernel BTF")
-    trace = record(["/bin/sh", "-c", "/bin/true; exit 3"], output=tmp_path / "t", linger=1.0)
+    trace = record_with_sched_hooks(["/bin/sh", "-c", "/bin/true; exit 3"], tmp_path / "t", raw_sched,
+                                    linger=1.0)
     procs = trace.processes
     forks = procs[procs["kind"] == "fork"]
     assert len(forks) == 1 and str(forks["comm"].iloc[0]) == "sh"

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import shutil
 import struct
-import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -159,14 +158,9 @@ def test_exec_of_proc_self_exe_is_the_execing_image(binary: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def reexec(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def reexec(debug_binary: Callable[[str], Path]) -> Path:
     """tests/tracer/data/reexec.c built with -g and frame pointers."""
-    if shutil.which("gcc") is None:
-        pytest.fail("gcc is not installed; run 'make setup'")
-    out = tmp_path_factory.mktemp("reexec") / "reexec"
-    subprocess.run(["gcc", "-g", "-O0", "-fno-omit-frame-pointer", "-o", str(out), str(DATA / "reexec.c")],
-                   check=True)
-    return out
+    return debug_binary("reexec")
 
 
 @pytest.mark.bpf

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import shutil
 import struct
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -18,17 +16,6 @@ LIBC = next((p for p in ("/lib/x86_64-linux-gnu/libc.so.6", "/usr/lib/x86_64-lin
 LDSO = next((p for p in ("/lib64/ld-linux-x86-64.so.2", "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2")
              if Path(p).exists()), None)
 needs_glibc = pytest.mark.skipif(LIBC is None or LDSO is None, reason="no glibc at the Debian paths")
-
-
-@pytest.fixture(scope="module")
-def nested(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """tests/tracer/data/nested.c built with -g and frame pointers."""
-    if shutil.which("gcc") is None:
-        pytest.fail("gcc is not installed; run 'make setup'")
-    out = tmp_path_factory.mktemp("nested") / "nested"
-    subprocess.run(["gcc", "-g", "-O0", "-fno-omit-frame-pointer", "-pthread", "-o", str(out),
-                    str(DATA / "nested.c")], check=True)
-    return out
 
 
 @needs_glibc

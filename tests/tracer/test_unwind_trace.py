@@ -7,9 +7,8 @@ modules' .eh_frame CFI must give back leaf_* -> middle_* -> main with their sour
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -25,31 +24,6 @@ def _line(marker: str) -> int:
     return next(i + 1 for i, text in enumerate(src) if marker in text)
 
 
-@pytest.fixture(scope="module")
-def nested(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """tests/tracer/data/nested.c built with -g and frame pointers."""
-    if shutil.which("gcc") is None:
-        pytest.fail("gcc is not installed; run 'make setup'")
-    out = tmp_path_factory.mktemp("nested") / "nested"
-    subprocess.run(["gcc", "-g", "-O0", "-fno-omit-frame-pointer", "-pthread", "-o", str(out),
-                    str(DATA / "nested.c")], check=True)
-    return out
-
-
-def _record(binary: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, raw_sched: bool) -> Trace:
-    from tinyjail.tracer import record
-    from tinyjail.tracer.syscalls import loader
-
-    if os.geteuid() != 0:
-        pytest.skip("needs root")
-    if not raw_sched:
-        # no kernel BTF: registers are copied from the kernel's frame, not read in place
-        monkeypatch.setattr(loader, "sched_offsets", lambda: None)
-    elif loader.sched_offsets() is None:
-        pytest.skip("no kernel BTF")
-    return record([str(binary)], output=tmp_path / "t")
-
-
 def _sites(trace: Trace, name: str, symbol: str) -> list[list[str]]:
     from tinyjail.tracer.explain import explain
 
@@ -59,9 +33,9 @@ def _sites(trace: Trace, name: str, symbol: str) -> list[list[str]]:
 
 @pytest.mark.bpf
 @pytest.mark.parametrize("raw_sched", [True, False], ids=["btf-regs", "copied-regs"])
-def test_non_leaf_wrappers_keep_their_callers(nested: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                             raw_sched: bool) -> None:
-    trace = _record(nested, tmp_path, monkeypatch, raw_sched)
+def test_non_leaf_wrappers_keep_their_callers(nested: Path, tmp_path: Path, raw_sched: bool,
+                                             record_with_sched_hooks: Callable[..., Trace]) -> None:
+    trace = record_with_sched_hooks([str(nested)], tmp_path / "t", raw_sched)
     assert trace.meta["exit_status"] == 0
     for name, wrapper, chain in (
         ("openat", "open64", [("leaf_open", "OPEN_CALL"), ("middle_open", "MIDDLE_OPEN"),
@@ -86,9 +60,10 @@ def test_non_leaf_wrappers_keep_their_callers(nested: Path, tmp_path: Path, monk
 
 
 @pytest.mark.bpf
-def test_leaf_wrapper_still_resolves(nested: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_leaf_wrapper_still_resolves(nested: Path, tmp_path: Path,
+                                     record_with_sched_hooks: Callable[..., Trace]) -> None:
     """getppid keeps its return address at sp: its caller and line, as before."""
-    trace = _record(nested, tmp_path, monkeypatch, True)
+    trace = record_with_sched_hooks([str(nested)], tmp_path / "t", True)
     sites = _sites(trace, "getppid", "main")
     assert len(sites) == 1
     assert sites[0][0].startswith("libc.so.6!getppid+")
@@ -98,7 +73,6 @@ def test_leaf_wrapper_still_resolves(nested: Path, tmp_path: Path, monkeypatch: 
 
 def test_traces_without_the_via_column_still_load(tmp_path: Path) -> None:
     """A trace written before stacks.via existed loads, with the column empty."""
-    import shutil
 
     import pyarrow.parquet as pq
 
