@@ -616,7 +616,8 @@ def _record(
         drainer.finish()
         writer.close()
         if failure.startswith(b"L"):
-            raise EnforceError(f"the kernel refused to load the policy's filter; {argv[0]} was not run")
+            src = getattr(policy, "source", None) or "<policy>"
+            raise EnforceError(f"{src}: the kernel refused to load the filter; {argv[0]} was not run")
         counters = probe.counters()
         counters["missed_runs"] = probe.missed_runs()
         callers = probe.callers()

@@ -9,7 +9,6 @@ from __future__ import annotations
 import ctypes as ct
 from collections.abc import Iterator
 from functools import cache
-from pathlib import Path
 
 from tinyjail.tracer.syscalls.compiled import MapSpec
 
@@ -19,13 +18,10 @@ BPF_MAP_TYPE_PERCPU_ARRAY = 6
 
 @cache
 def possible_cpus() -> int:
-    """How many values a per-CPU map returns per key (the kernel's possible CPUs)."""
-    text = Path("/sys/devices/system/cpu/possible").read_text().strip()
-    n = 0
-    for part in text.split(","):
-        lo, _, hi = part.partition("-")
-        n += (int(hi) if hi else int(lo)) - int(lo) + 1
-    return n
+    """How many values a per-CPU map returns per key (the kernel's possible CPUs, as bcc reads them)."""
+    from bcc.utils import get_possible_cpus
+
+    return len(get_possible_cpus())
 
 
 class Map:
